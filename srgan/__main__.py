@@ -1,0 +1,5 @@
+"""``python -m srgan`` (also what ``torchrun -m srgan`` runs)."""
+
+from srgan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,561 @@
+"""Faithful image reading and writing.
+
+Images are numpy arrays shaped ``(H, W, C)`` with ``C`` in 1 (gray), 2 (gray + alpha),
+3 (RGB) or 4 (RGBA), of dtype ``uint8`` or ``uint16``. The bit depth is decided by the
+file's header and kept as such; it is never guessed from pixel values.
+
+Reading refuses (with a typed error, before allocating pixels) empty files, files that are
+not images, images whose header announces more pixels than ``max_pixels``, and truncated or
+corrupt data. EXIF orientation is applied on read; the ICC profile and EXIF block travel
+in :class:`ImageMeta` and are written back where the output format allows.
+
+Writing is atomic: the encoded bytes go to a temporary file in the target folder, which
+is flushed, synced and renamed over the target, so a crash never leaves half an image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+import torch
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from srgan.errors import (
+    CorruptImageError,
+    ImageReadError,
+    ImageTooLargeError,
+    ImageWriteError,
+    NotAnImageError,
+    UnsupportedImageError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "ImageMeta",
+    "LoadedImage",
+    "array_to_tensor",
+    "atomic_write_bytes",
+    "encode_image",
+    "list_images",
+    "load_image",
+    "read_image",
+    "tensor_to_array",
+    "write_image",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+#: Largest image (in pixels) read by default: 300 megapixels, e.g. 17300 x 17300.
+#: Override per call or with the environment variable ``SRGAN_MAX_PIXELS``.
+DEFAULT_MAX_PIXELS = 300_000_000
+
+# srgan applies its own pixel limit before decoding; Pillow's global guard would refuse
+# legitimate large images first and with a different error type.
+Image.MAX_IMAGE_PIXELS = None
+# A truncated file must be an error, never a silently zero-padded image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_ORIENTATION_TAG = 0x0112
+_ICC_TIFF_TAG = 34675
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What a file carries besides its pixels.
+
+    ``format`` is the detected container (``PNG``, ``JPEG``, ``WEBP``, ``BMP``, ``TIFF``),
+    ``bit_depth`` the bits per sample (8 or 16), ``source_mode`` a short description of
+    the stored layout before conversion (``P``, ``CMYK``, ``RGB``...). ``exif`` holds the
+    EXIF block with its orientation already reset to 1 (the pixels are upright).
+    """
+
+    format: str = ""
+    bit_depth: int = 8
+    source_mode: str = ""
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """Pixels ``(H, W, C)`` and the metadata read with them."""
+
+    array: np.ndarray
+    meta: ImageMeta
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.array.shape[2])
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels in (2, 4)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _max_pixels(max_pixels: int | None) -> int:
+    if max_pixels is not None:
+        return max_pixels
+    env = os.environ.get("SRGAN_MAX_PIXELS")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            log.warning("ignoring SRGAN_MAX_PIXELS=%r: not an integer", env)
+    return DEFAULT_MAX_PIXELS
+
+
+def _sniff_format(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith(b"BM"):
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    return None
+
+
+def _check_size(path: Path, width: int, height: int, limit: int) -> None:
+    if width <= 0 or height <= 0:
+        raise CorruptImageError(f"{path}: header gives an impossible size {width}x{height}")
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of {limit:,} "
+            "(raise it with max_pixels= or SRGAN_MAX_PIXELS if the file is trusted)"
+        )
+
+
+def _as_hwc(a: np.ndarray) -> np.ndarray:
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Make pixels upright according to an EXIF orientation value (1-8)."""
+    if orientation == 2:
+        a = a[:, ::-1]
+    elif orientation == 3:
+        a = a[::-1, ::-1]
+    elif orientation == 4:
+        a = a[::-1]
+    elif orientation == 5:
+        a = a.transpose(1, 0, 2)
+    elif orientation == 6:
+        a = np.rot90(a, -1)
+    elif orientation == 7:
+        a = np.rot90(a, 2).transpose(1, 0, 2)
+    elif orientation == 8:
+        a = np.rot90(a, 1)
+    return np.ascontiguousarray(a)
+
+
+def _exif_from_pillow(im: Image.Image) -> tuple[bytes | None, int]:
+    """Return the EXIF block with orientation reset to 1, and the original orientation."""
+    try:
+        exif = im.getexif()
+    except Exception:  # a broken EXIF block must not make the pixels unreadable
+        log.warning("ignoring an unreadable EXIF block")
+        return None, 1
+    if not exif:
+        return None, 1
+    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    if orientation not in range(1, 9):
+        orientation = 1
+    if _ORIENTATION_TAG in exif:
+        exif[_ORIENTATION_TAG] = 1
+    try:
+        return exif.tobytes(), orientation
+    except Exception:
+        log.warning("dropping an EXIF block that cannot be re-encoded")
+        return None, orientation
+
+
+def _pillow_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
+    """Convert a loaded Pillow image to (H, W, C) uint8/uint16 and its bit depth."""
+    mode = im.mode
+    if mode == "1":
+        im = im.convert("L")
+    elif mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        im = im.convert("RGB")
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode == "F":
+        raise UnsupportedImageError("floating-point images are not supported")
+    if im.mode.startswith("I;16"):
+        return _as_hwc(np.asarray(im).astype(np.uint16)), 16
+    if im.mode == "I":
+        a = np.asarray(im)
+        if a.min() < 0 or a.max() > 65535:
+            raise UnsupportedImageError("32-bit integer images are not supported")
+        return _as_hwc(a.astype(np.uint16)), 16
+    return _as_hwc(np.asarray(im).copy()), 8
+
+
+def _decode_pillow(path: Path, data: bytes, fmt: str, limit: int) -> LoadedImage:
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise NotAnImageError(f"{path}: not a readable {fmt} image") from exc
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise CorruptImageError(f"{path}: corrupt {fmt} header ({exc})") from exc
+    _check_size(path, im.width, im.height, limit)
+    source_mode = im.mode
+    try:
+        im.load()
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError, zlib.error) as exc:
+        raise CorruptImageError(f"{path}: truncated or corrupt {fmt} data ({exc})") from exc
+    exif, orientation = _exif_from_pillow(im)
+    icc = im.info.get("icc_profile") or None
+    if source_mode == "CMYK":
+        # The profile describes CMYK values, not the RGB pixels we return.
+        icc = None
+    array, depth = _pillow_to_array(im)
+    array = _apply_orientation(array, orientation)
+    meta = ImageMeta(format=fmt, bit_depth=depth, source_mode=source_mode, icc_profile=icc, exif=exif)
+    return LoadedImage(array, meta)
+
+
+def _decode_png16(path: Path, data: bytes, color_type: int, limit: int) -> LoadedImage:
+    """16-bit PNG: Pillow cannot hold 16-bit colour, so OpenCV decodes the samples."""
+    icc: bytes | None = None
+    exif: bytes | None = None
+    orientation = 1
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            icc = im.info.get("icc_profile") or None
+            exif, orientation = _exif_from_pillow(im)
+    except Exception:  # metadata is best effort; the pixels decide readability
+        log.debug("%s: no metadata from the PNG chunks", path)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    a = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if a is None or a.dtype != np.uint16:
+        raise CorruptImageError(f"{path}: truncated or corrupt 16-bit PNG data")
+    a = _as_hwc(a)
+    if color_type == 4:  # gray + alpha arrives as BGRA with B == G == R
+        a = a[:, :, [0, 3]]
+    elif a.shape[2] == 3:
+        a = a[:, :, ::-1]
+    elif a.shape[2] == 4:
+        a = a[:, :, [2, 1, 0, 3]]
+    a = _apply_orientation(np.ascontiguousarray(a), orientation)
+    names = {0: "I;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
+    meta = ImageMeta("PNG", 16, names.get(color_type, "16-bit"), icc, exif)
+    return LoadedImage(a, meta)
+
+
+def _decode_png(path: Path, data: bytes, limit: int) -> LoadedImage:
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise CorruptImageError(f"{path}: PNG without a valid IHDR header")
+    width, height, bit_depth, color_type = struct.unpack(">IIBB", data[16:26])
+    _check_size(path, width, height, limit)
+    if bit_depth == 16:
+        return _decode_png16(path, data, color_type, limit)
+    return _decode_pillow(path, data, "PNG", limit)
+
+
+def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            photometric = int(page.photometric)
+            # Only plain gray/RGB layouts are decoded here; Pillow handles the rest.
+            if photometric not in (1, 2) or page.dtype not in (np.uint8, np.uint16, np.bool_):
+                if page.dtype is not None and page.dtype.kind == "f":
+                    raise UnsupportedImageError(f"{path}: floating-point TIFF is not supported")
+                return _decode_pillow(path, data, "TIFF", limit)
+            _check_size(path, int(page.imagewidth), int(page.imagelength), limit)
+            a = page.asarray()
+            if page.planarconfig == 2 and a.ndim == 3:  # separate planes: (S, H, W)
+                a = np.moveaxis(a, 0, -1)
+            icc_tag = page.tags.get(_ICC_TIFF_TAG)
+            icc = bytes(icc_tag.value) if icc_tag is not None else None
+            orient_tag = page.tags.get(274)
+            orientation = int(orient_tag.value) if orient_tag is not None else 1
+    except (ImageReadError, UnsupportedImageError):
+        raise
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise CorruptImageError(f"{path}: truncated or corrupt TIFF data ({exc})") from exc
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    a = _as_hwc(a)
+    if a.shape[2] > 4:
+        a = a[:, :, :4]
+    a = _apply_orientation(a, orientation if orientation in range(1, 9) else 1)
+    depth = 16 if a.dtype == np.uint16 else 8
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    return LoadedImage(a, ImageMeta("TIFF", depth, mode, icc, None))
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
+    """Read an image file with its metadata.
+
+    >>> img = load_image("photo.png")       # doctest: +SKIP
+    >>> img.array.shape, img.array.dtype    # doctest: +SKIP
+    ((512, 512, 3), dtype('uint8'))
+
+    Raises a subclass of :class:`~srgan.errors.ImageReadError` for anything that is not a
+    complete, supported image within the pixel limit.
+    """
+    p = Path(path)
+    limit = _max_pixels(max_pixels)
+    try:
+        if p.is_dir():
+            raise ImageReadError(f"{p}: is a folder, not an image file")
+        data = p.read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{p}: no such file") from exc
+    except PermissionError as exc:
+        raise ImageReadError(f"{p}: permission denied") from exc
+    except OSError as exc:
+        raise ImageReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    if not data:
+        raise NotAnImageError(f"{p}: empty file (0 bytes)")
+    fmt = _sniff_format(data[:16])
+    if fmt is None:
+        raise NotAnImageError(f"{p}: not an image (unrecognised content, whatever the file name says)")
+    if fmt == "PNG":
+        return _decode_png(p, data, limit)
+    if fmt == "TIFF":
+        return _decode_tiff(p, data, limit)
+    return _decode_pillow(p, data, fmt, limit)
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
+    """Read only the pixels of an image file; see :func:`load_image`."""
+    return load_image(path, max_pixels=max_pixels).array
+
+
+def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
+    """Image files (by extension) in a folder, sorted by path; hidden files are skipped."""
+    root = Path(folder)
+    it: Iterator[Path] = root.rglob("*") if recursive else root.iterdir()
+    return sorted(
+        f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+_EXT_FORMAT = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """The image format implied by a file extension, or :class:`ImageWriteError`."""
+    ext = Path(path).suffix.lower()
+    try:
+        return _EXT_FORMAT[ext]
+    except KeyError:
+        raise ImageWriteError(
+            f"{path}: unknown image extension {ext!r} (use one of {', '.join(sorted(_EXT_FORMAT))})"
+        ) from None
+
+
+def _png_chunk(tag: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(tag + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", crc)
+
+
+def _png_with_chunks(png: bytes, meta: ImageMeta | None) -> bytes:
+    """Insert iCCP / eXIf chunks right after IHDR of an encoded PNG."""
+    if meta is None or (not meta.icc_profile and not meta.exif):
+        return png
+    chunks = []
+    if meta.icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(meta.icc_profile)))
+    if meta.exif:
+        exif = meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif
+        chunks.append(_png_chunk(b"eXIf", exif))
+    end_of_ihdr = 8 + 8 + 13 + 4
+    return png[:end_of_ihdr] + b"".join(chunks) + png[end_of_ihdr:]
+
+
+def _normalise_for_write(array: np.ndarray, fmt: str, path: Path) -> np.ndarray:
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageWriteError(f"{path}: expected an (H, W, C) array with C in 1-4, got shape {a.shape}")
+    if a.dtype not in (np.uint8, np.uint16):
+        raise ImageWriteError(f"{path}: expected uint8 or uint16 pixels, got {a.dtype}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageWriteError(f"{path}: cannot write an empty image {a.shape}")
+    if fmt in ("JPEG", "WEBP", "BMP") and a.dtype == np.uint16:
+        log.warning("%s: %s stores 8 bits per sample; reducing 16-bit data to 8 bits", path, fmt)
+        a = np.round(a.astype(np.float64) / 257.0).astype(np.uint8)
+    has_alpha = a.shape[2] in (2, 4)
+    if fmt == "JPEG" and has_alpha:
+        raise ImageWriteError(f"{path}: JPEG cannot store an alpha channel; write PNG, WebP or TIFF instead")
+    if a.shape[2] == 2 and (fmt in ("WEBP", "BMP") or (fmt == "PNG" and a.dtype == np.uint16)):
+        # These encoders have no gray + alpha layout; RGBA keeps every value.
+        a = np.concatenate([a[:, :, :1]] * 3 + [a[:, :, 1:]], axis=2)
+    return np.ascontiguousarray(a)
+
+
+def encode_image(
+    array: np.ndarray,
+    fmt: str,
+    *,
+    meta: ImageMeta | None = None,
+    quality: int = 95,
+    path: Path | None = None,
+) -> bytes:
+    """Encode pixels to the bytes of an image file of format ``fmt`` (see :func:`write_image`)."""
+    where = path or Path(f"<{fmt}>")
+    a = _normalise_for_write(array, fmt, where)
+    icc = meta.icc_profile if meta else None
+    exif = meta.exif if meta else None
+    buf = io.BytesIO()
+    if fmt == "TIFF":
+        kwargs: dict[str, object] = {"compression": "zlib"}
+        photometric = "minisblack" if a.shape[2] in (1, 2) else "rgb"
+        if a.shape[2] in (2, 4):
+            kwargs["extrasamples"] = ["unassalpha"]
+        if icc:
+            kwargs["extratags"] = [(_ICC_TIFF_TAG, "B", len(icc), icc, True)]
+        data = a[:, :, 0] if a.shape[2] == 1 else a
+        tifffile.imwrite(buf, data, photometric=photometric, **kwargs)
+        return buf.getvalue()
+    if fmt == "PNG" and a.dtype == np.uint16:
+        if a.shape[2] == 3:
+            a = a[:, :, ::-1]
+        elif a.shape[2] == 4:
+            a = a[:, :, [2, 1, 0, 3]]
+        ok, enc = cv2.imencode(".png", np.ascontiguousarray(a), [cv2.IMWRITE_PNG_COMPRESSION, 6])
+        if not ok:
+            raise ImageWriteError(f"{where}: OpenCV failed to encode a 16-bit PNG")
+        return _png_with_chunks(enc.tobytes(), meta)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    if a.dtype == np.uint16:  # only 16-bit gray reaches here (PNG); colour went through OpenCV
+        im = Image.fromarray(a[:, :, 0].astype(np.uint16), mode="I;16")
+    else:
+        im = Image.fromarray(a[:, :, 0] if mode == "L" else a, mode=mode)
+    opts: dict[str, object] = {}
+    if icc and fmt != "BMP":
+        opts["icc_profile"] = icc
+    if exif and fmt in ("JPEG", "PNG", "WEBP"):
+        opts["exif"] = exif
+    if fmt == "JPEG":
+        q = int(quality)
+        opts.update(quality=q, subsampling=0 if q >= 90 else 2, optimize=True)
+    elif fmt == "WEBP":
+        q = int(quality)
+        opts.update(quality=q, lossless=q >= 100, exact=q >= 100, method=4)
+    elif fmt == "PNG":
+        opts.update(compress_level=6)
+    try:
+        im.save(buf, format=fmt, **opts)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImageWriteError(f"{where}: cannot encode as {fmt} ({exc})") from exc
+    return buf.getvalue()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the complete new one.
+
+    The bytes go to a hidden temporary file in the same folder, are flushed and synced,
+    then renamed over ``path``. On any failure the temporary file is removed.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    *,
+    meta: ImageMeta | None = None,
+    quality: int = 95,
+) -> None:
+    """Write pixels ``(H, W, C)`` (uint8 or uint16) atomically; the format follows the extension.
+
+    PNG and TIFF keep 8 or 16 bits and every channel layout. JPEG, WebP and BMP hold 8 bits
+    (16-bit data is rounded down to 8 with a warning); JPEG refuses alpha. The ICC profile
+    goes to PNG, JPEG, WebP and TIFF, the EXIF block to PNG, JPEG and WebP.
+    ``quality`` applies to JPEG and WebP (100 = lossless WebP).
+    """
+    p = Path(path)
+    fmt = format_for_path(p)
+    data = encode_image(array, fmt, meta=meta, quality=quality, path=p)
+    try:
+        atomic_write_bytes(p, data)
+    except OSError as exc:
+        raise ImageWriteError(f"{p}: cannot write ({exc.strerror or exc})") from exc
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def array_to_tensor(array: np.ndarray, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(H, W, C)`` uint8/uint16 -> ``(C, H, W)`` float in [0, 1] (scaled by the dtype's maximum)."""
+    if array.dtype == np.uint8:
+        scale = 255.0
+    elif array.dtype == np.uint16:
+        scale = 65535.0
+    else:
+        raise TypeError(f"expected uint8 or uint16 pixels, got {array.dtype}")
+    a = array[:, :, None] if array.ndim == 2 else array
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).to(dtype) / scale
+
+
+def tensor_to_array(tensor: torch.Tensor, dtype: type[np.integer] | np.dtype = np.uint8) -> np.ndarray:
+    """``(C, H, W)`` float in [0, 1] -> ``(H, W, C)`` uint8/uint16, clamped and rounded."""
+    dt = np.dtype(dtype)
+    scale = 255.0 if dt == np.uint8 else 65535.0
+    t = tensor.detach().float().clamp(0, 1).mul(scale).round()
+    return np.ascontiguousarray(t.cpu().numpy().transpose(1, 2, 0)).astype(dt)
+
+
+def replace_meta(meta: ImageMeta, **changes: object) -> ImageMeta:
+    """A copy of ``meta`` with some fields changed."""
+    return replace(meta, **changes)  # type: ignore[arg-type]
