@@ -37,9 +37,7 @@ def main() -> None:
         for scale in SCALES:
             methods = [resolve_method(m, scale) for m in METHODS]
             for ds in DATASETS:
-                results, failures = evaluate(
-                    root / ds, methods, scale=scale, protocol=protocol, progress=False
-                )
+                results, failures = evaluate(root / ds, methods, scale=scale, protocol=protocol, progress=False)
                 if failures:
                     raise SystemExit(f"unreadable images in {ds}: {[f.message for f in failures]}")
                 for r in results:
@@ -52,9 +50,7 @@ def main() -> None:
 
     def cell(ds: str, scale: int, method: str, protocol: str) -> str:
         r = next(
-            x
-            for x in rows
-            if (x["dataset"], x["scale"], x["method"], x["protocol"]) == (ds, scale, method, protocol)
+            x for x in rows if (x["dataset"], x["scale"], x["method"], x["protocol"]) == (ds, scale, method, protocol)
         )
         return f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f}"
 

@@ -54,9 +54,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         description="Score upscaling methods on HR image folders: modcrop, MATLAB bicubic LR, upscale, "
         "Y-PSNR/SSIM with `scale` border pixels cropped.",
     )
-    p.add_argument(
-        "--data", nargs="+", required=True, metavar="DIR", help="HR image folders (one table each)"
-    )
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="HR image folders (one table each)")
     p.add_argument("--scale", type=int, required=True, choices=(2, 3, 4))
     p.add_argument(
         "--method",
@@ -88,9 +86,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from srgan.evaluate import evaluate, format_csv, format_markdown, resolve_method
 
     if args.lr_dir and len(args.lr_dir) != len(args.data):
-        raise ConfigError(
-            f"--lr-dir needs one folder per --data folder ({len(args.data)}), got {len(args.lr_dir)}"
-        )
+        raise ConfigError(f"--lr-dir needs one folder per --data folder ({len(args.data)}), got {len(args.lr_dir)}")
     device = _resolve_device(args.device)
     methods = [resolve_method(name, args.scale, device) for name in args.method]
     results = []
@@ -122,6 +118,42 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a generator (psnr stage) or fine-tune it as a GAN (gan stage)",
+        description="Train from a TOML config. Under `torchrun --nproc_per_node N -m srgan train ...` "
+        "it runs DDP (NCCL on GPUs, gloo on CPU).",
+    )
+    p.add_argument("config", help="TOML config file (see configs/)")
+    p.add_argument("--output", required=True, metavar="DIR", help="run folder: checkpoints, logs, final weights")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/latest.pt if present")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.iterations=2000 (repeatable)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from srgan.train import load_config, train
+
+    cfg = load_config(args.config, args.set)
+    result = train(cfg, args.output, resume=args.resume, progress=not args.no_progress)
+    if "weights" in result:
+        val = result.get("val") or {}
+        extra = f"; validation PSNR-Y {val['psnr_y']:.3f} dB" if "psnr_y" in val else ""
+        log.info("finished at iteration %d; weights in %s%s", result["iteration"], result["weights"], extra)
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -134,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_evaluate(sub)
+    _add_train(sub)
     for add in _EXTRA_COMMANDS:
         add(sub)
     return parser

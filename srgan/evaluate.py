@@ -280,10 +280,6 @@ def format_csv(results: Sequence[DatasetResult]) -> str:
     out = ["dataset,method,scale,protocol,image,psnr_y,ssim_y,seconds"]
     for r in results:
         for img in r.images:
-            out.append(
-                f"{r.dataset},{r.method},{r.scale},{r.protocol},{img.name},{img.psnr_y:.6f},{img.ssim_y:.6f},"
-            )
-        out.append(
-            f"{r.dataset},{r.method},{r.scale},{r.protocol},MEAN,{r.psnr_y:.6f},{r.ssim_y:.6f},{r.seconds:.4f}"
-        )
+            out.append(f"{r.dataset},{r.method},{r.scale},{r.protocol},{img.name},{img.psnr_y:.6f},{img.ssim_y:.6f},")
+        out.append(f"{r.dataset},{r.method},{r.scale},{r.protocol},MEAN,{r.psnr_y:.6f},{r.ssim_y:.6f},{r.seconds:.4f}")
     return "\n".join(out) + "\n"

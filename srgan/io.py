@@ -361,9 +361,7 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> l
     """Image files (by extension) in a folder, sorted by path; hidden files are skipped."""
     root = Path(folder)
     it: Iterator[Path] = root.rglob("*") if recursive else root.iterdir()
-    return sorted(
-        f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")
-    )
+    return sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."))
 
 
 # --------------------------------------------------------------------------- writing

@@ -46,9 +46,7 @@ def output_size(in_size: int, scale: float) -> int:
 
 
 @lru_cache(maxsize=256)
-def _contributions_t(
-    in_len: int, out_len: int, scale: float, antialias: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _contributions_t(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[torch.Tensor, torch.Tensor]:
     kernel_width = 4.0
     shrink = scale < 1 and antialias
     if shrink:
@@ -68,14 +66,10 @@ def _contributions_t(
     idx0 = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
     # Drop taps that carry no weight for any output (MATLAB trims these columns too).
     keep = np.any(w != 0, axis=0)
-    return torch.from_numpy(np.ascontiguousarray(w[:, keep])), torch.from_numpy(
-        np.ascontiguousarray(idx0[:, keep])
-    )
+    return torch.from_numpy(np.ascontiguousarray(w[:, keep])), torch.from_numpy(np.ascontiguousarray(idx0[:, keep]))
 
 
-def contributions(
-    in_len: int, out_len: int, scale: float, antialias: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def contributions(in_len: int, out_len: int, scale: float, antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Weights ``(out_len, P)`` (float64) and 0-based source indices ``(out_len, P)`` of one pass.
 
     ``scale`` is the resize factor (``< 1`` shrinks). With ``antialias`` a shrinking kernel is
@@ -161,9 +155,7 @@ def imresize(
     return out
 
 
-def imresize_uint8(
-    img: np.ndarray, scale: float | None = None, *, size: tuple[int, int] | None = None
-) -> np.ndarray:
+def imresize_uint8(img: np.ndarray, scale: float | None = None, *, size: tuple[int, int] | None = None) -> np.ndarray:
     """MATLAB ``imresize(img, scale, 'bicubic')`` for a ``uint8`` ``(H, W[, C])`` array.
 
     Computed in float64 with the result of each pass rounded to ``uint8``, as MATLAB's

@@ -25,12 +25,23 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     root = shared_data_dir()
-    if not (root / "Set5").is_dir():
-        msg = f"benchmark data not found at {root} (set SRGAN_DATA to the shared/data folder)"
+    _require(root / "Set5", "benchmark data")
+    return root
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        msg = f"{what} not found at {path} (set SRGAN_DATA to the shared/data folder)"
         if os.environ.get("SRGAN_REQUIRE_DATA") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
-    return root
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    """SqueezeNet 1.1 ImageNet weights, in shared/weights beside shared/data."""
+    return _require(shared_data_dir().parent / "weights" / "squeezenet1_1_imagenet.pth", "SqueezeNet weights")
 
 
 @pytest.fixture(scope="session")

@@ -33,9 +33,7 @@ def _run_json(capsys, *args: str) -> tuple[int, list[dict], str]:
 
 
 def test_json_report_has_documented_keys(hr_folder, capsys):
-    code, rows, _ = _run_json(
-        capsys, "--data", str(hr_folder), "--scale", "2", "--method", "bicubic", "lanczos"
-    )
+    code, rows, _ = _run_json(capsys, "--data", str(hr_folder), "--scale", "2", "--method", "bicubic", "lanczos")
     assert code == 0
     assert [r["method"] for r in rows] == ["bicubic", "lanczos"]
     for r in rows:
@@ -50,9 +48,7 @@ def test_lr_dir_gives_same_scores_as_generated_lr(hr_folder, tmp_path, capsys):
 
     lr_dir = tmp_path / "LRx3"
     for f in list_images(hr_folder):
-        write_image(
-            lr_dir / f"{f.stem}x3.png", make_lr(prepare_hr(read_image(f), 3, "basicsr"), 3, "basicsr")
-        )
+        write_image(lr_dir / f"{f.stem}x3.png", make_lr(prepare_hr(read_image(f), 3, "basicsr"), 3, "basicsr"))
     _, made, _ = _run_json(capsys, "--data", str(hr_folder), "--scale", "3")
     _, read, _ = _run_json(capsys, "--data", str(hr_folder), "--scale", "3", "--lr-dir", str(lr_dir))
     assert read[0]["psnr_y"] == pytest.approx(made[0]["psnr_y"], abs=1e-12)

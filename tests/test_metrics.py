@@ -87,9 +87,7 @@ def test_matlab_protocol_reproduces_published_bicubic(shared_data, dataset, scal
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_basicsr_protocol_agrees_with_numpy_reference(shared_data, scale):
-    (res,), _ = evaluate(
-        shared_data / "Set14", [resolve_method("bicubic", scale)], scale=scale, progress=False
-    )
+    (res,), _ = evaluate(shared_data / "Set14", [resolve_method("bicubic", scale)], scale=scale, progress=False)
     ours = {s.name: s for s in res.images}
     for f in list_images(shared_data / "Set14"):
         hr = prepare_hr(read_image(f), scale, "basicsr")

@@ -55,9 +55,7 @@ def protocol_planes(
     a = img[:, :, None] if img.ndim == 2 else img
     if a.shape[2] in (2, 4):
         a = a[:, :, :-1]
-    t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(
-        device=device, dtype=torch.float64
-    )
+    t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(device=device, dtype=torch.float64)
     if t.shape[1] == 1:
         if protocol == "matlab" and channel == "y":
             return t
@@ -76,9 +74,7 @@ def _crop(x: torch.Tensor, border: int) -> torch.Tensor:
     return x[..., border:-border, border:-border]
 
 
-def psnr(
-    sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, data_range: float = 255.0
-) -> torch.Tensor:
+def psnr(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, data_range: float = 255.0) -> torch.Tensor:
     """Per-image PSNR in dB of ``(B, C, H, W)`` tensors; ``inf`` where they are identical."""
     if sr.shape != hr.shape:
         raise ValueError(f"shape mismatch: {tuple(sr.shape)} vs {tuple(hr.shape)}")
@@ -101,17 +97,13 @@ def gaussian_window_1d(
     return (g / g.sum()).to(dtype=dtype, device=device)
 
 
-def gaussian_window(
-    size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float64
-) -> torch.Tensor:
+def gaussian_window(size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Normalised 2-D Gaussian window ``(size, size)``, as MATLAB's ``fspecial('gaussian')``."""
     g = gaussian_window_1d(size, sigma)
     return torch.outer(g, g).to(dtype)
 
 
-def ssim(
-    sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, data_range: float = 255.0
-) -> torch.Tensor:
+def ssim(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, data_range: float = 255.0) -> torch.Tensor:
     """Per-image SSIM of ``(B, C, H, W)`` tensors (mean SSIM map, averaged over channels)."""
     if sr.shape != hr.shape:
         raise ValueError(f"shape mismatch: {tuple(sr.shape)} vs {tuple(hr.shape)}")

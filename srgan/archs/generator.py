@@ -1,0 +1,117 @@
+"""SRResNet-family generator: conv head, residual blocks, global skip, PixelShuffle upsampler."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ResidualBlock", "SRResNet", "icnr_"]
+
+
+def icnr_(weight: torch.Tensor, scale: int, init=nn.init.kaiming_normal_) -> torch.Tensor:
+    """ICNR initialisation (Aitken et al. 2017) of a conv feeding ``PixelShuffle(scale)``.
+
+    Every group of ``scale**2`` output channels that PixelShuffle interleaves gets the same
+    kernel, so the freshly initialised upsampler behaves like nearest-neighbour resizing of
+    a normal convolution's output: no checkerboard pattern at the start of training.
+    """
+    out_ch, in_ch, kh, kw = weight.shape
+    sub = torch.empty(out_ch // (scale * scale), in_ch, kh, kw)
+    init(sub)
+    with torch.no_grad():
+        weight.copy_(sub.repeat_interleave(scale * scale, dim=0))
+    return weight
+
+
+class ResidualBlock(nn.Module):
+    """conv-(BN)-ReLU-conv-(BN), scaled and added to the input (EDSR style without BN)."""
+
+    def __init__(self, *, num_feat: int, batch_norm: bool = False, res_scale: float = 1.0) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, padding=1, bias=not batch_norm)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, padding=1, bias=not batch_norm)
+        self.bn1: nn.Module = nn.BatchNorm2d(num_feat) if batch_norm else nn.Identity()
+        self.bn2: nn.Module = nn.BatchNorm2d(num_feat) if batch_norm else nn.Identity()
+        self.res_scale = res_scale
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight)
+            conv.weight.data.mul_(0.1)  # small residuals keep deep stacks stable without BN
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)), inplace=True)))
+        return x + y * self.res_scale
+
+
+class SRResNet(nn.Module):
+    """Residual upsampling generator (SRResNet / MSRResNet family).
+
+    ``upsampler="pixelshuffle"`` is SRResNet's: conv + PixelShuffle(2) + act per factor 2
+    (or one x3 step), then a conv tail at full resolution. ``upsampler="light"`` is the one
+    of efficient SR networks (ESPCN, IMDN, RLFN): a single conv to ``3 * scale**2`` channels
+    and one PixelShuffle, so all convolutions run at low resolution. ``img_skip`` adds the
+    bilinearly upscaled input to the output, so the network learns only the missing detail.
+
+    Input and output are RGB (or ``in_ch`` channels) in [0, 1], ``(B, C, H, W)`` ->
+    ``(B, C, H*scale, W*scale)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        scale: int = 4,
+        in_ch: int = 3,
+        out_ch: int = 3,
+        num_feat: int = 64,
+        num_blocks: int = 16,
+        batch_norm: bool = False,
+        res_scale: float = 1.0,
+        upsampler: str = "pixelshuffle",
+        img_skip: bool = True,
+    ) -> None:
+        super().__init__()
+        if scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+        if upsampler not in ("pixelshuffle", "light"):
+            raise ValueError(f"upsampler must be 'pixelshuffle' or 'light', got {upsampler!r}")
+        self.scale = scale
+        self.img_skip = img_skip
+        self.head = nn.Conv2d(in_ch, num_feat, 3, padding=1)
+        self.body = nn.Sequential(
+            *[ResidualBlock(num_feat=num_feat, batch_norm=batch_norm, res_scale=res_scale) for _ in range(num_blocks)]
+        )
+        self.body_tail = nn.Conv2d(num_feat, num_feat, 3, padding=1)
+        if upsampler == "light":
+            conv = nn.Conv2d(num_feat, out_ch * scale * scale, 3, padding=1)
+            icnr_(conv.weight, scale)
+            nn.init.zeros_(conv.bias)
+            self.upsample = nn.Sequential(conv, nn.PixelShuffle(scale))
+            self.tail: nn.Module = nn.Identity()
+        else:
+            steps = [2, 2] if scale == 4 else [scale]
+            layers: list[nn.Module] = []
+            for s in steps:
+                conv = nn.Conv2d(num_feat, num_feat * s * s, 3, padding=1)
+                icnr_(conv.weight, s)
+                nn.init.zeros_(conv.bias)
+                layers += [conv, nn.PixelShuffle(s), nn.LeakyReLU(0.1, inplace=True)]
+            self.upsample = nn.Sequential(*layers)
+            self.tail = nn.Sequential(
+                nn.Conv2d(num_feat, num_feat, 3, padding=1),
+                nn.LeakyReLU(0.1, inplace=True),
+                nn.Conv2d(num_feat, out_ch, 3, padding=1),
+            )
+        self.hparams = {
+            "scale": scale, "in_ch": in_ch, "out_ch": out_ch, "num_feat": num_feat, "num_blocks": num_blocks,
+            "batch_norm": batch_norm, "res_scale": res_scale, "upsampler": upsampler, "img_skip": img_skip,
+        }  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, C, h*s, w*s)
+        feat = self.head(x)
+        feat = feat + self.body_tail(self.body(feat))  # global skip over the residual body
+        out = self.tail(self.upsample(feat))
+        if self.img_skip:
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return out

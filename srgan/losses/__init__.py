@@ -1,0 +1,17 @@
+"""Losses: pixel, perceptual, adversarial; each a small Module carrying its weight."""
+
+from srgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss
+from srgan.losses.perceptual import BACKBONES, PerceptualLoss, load_backbone
+from srgan.losses.pixel import PIXEL_LOSSES, CharbonnierLoss, L1Loss, MSELoss
+
+__all__ = [
+    "ADVERSARIAL_KINDS",
+    "BACKBONES",
+    "PIXEL_LOSSES",
+    "AdversarialLoss",
+    "CharbonnierLoss",
+    "L1Loss",
+    "MSELoss",
+    "PerceptualLoss",
+    "load_backbone",
+]

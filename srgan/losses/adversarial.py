@@ -1,0 +1,54 @@
+"""Adversarial losses: vanilla (BCE with logits), LSGAN, hinge, relativistic average (ESRGAN)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ADVERSARIAL_KINDS", "AdversarialLoss"]
+
+ADVERSARIAL_KINDS = ("vanilla", "lsgan", "hinge", "ragan")
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class AdversarialLoss(nn.Module):
+    """Generator and discriminator sides of one GAN objective.
+
+    ``generator(fake, real)`` is the generator's loss, scaled by ``weight``; ``real`` logits
+    are only used by the relativistic loss (and are detached there).
+    ``discriminator(real, fake)`` is the discriminator's loss (unweighted).
+    """
+
+    def __init__(self, *, kind: str = "vanilla", weight: float = 5e-3) -> None:
+        super().__init__()
+        if kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"adversarial loss must be one of {', '.join(ADVERSARIAL_KINDS)}, got {kind!r}")
+        self.kind = kind
+        self.weight = weight
+
+    def generator(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        if self.kind == "vanilla":
+            loss = _bce(fake, 1.0)
+        elif self.kind == "lsgan":
+            loss = (fake - 1).pow(2).mean()
+        elif self.kind == "hinge":
+            loss = -fake.mean()
+        else:
+            if real is None:
+                raise ValueError("the relativistic loss needs the real logits")
+            real = real.detach()
+            loss = 0.5 * (_bce(real - fake.mean(), 0.0) + _bce(fake - real.mean(), 1.0))
+        return self.weight * loss
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        if self.kind == "vanilla":
+            return 0.5 * (_bce(real, 1.0) + _bce(fake, 0.0))
+        if self.kind == "lsgan":
+            return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
+        if self.kind == "hinge":
+            return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+        return 0.5 * (_bce(real - fake.mean(), 1.0) + _bce(fake - real.mean(), 0.0))

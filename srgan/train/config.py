@@ -1,0 +1,246 @@
+"""Training configuration: TOML files in ``configs/`` mapped onto typed dataclasses.
+
+Unknown keys, wrong types and impossible values are refused with one clear line
+(:class:`~srgan.errors.ConfigError`) before any training starts. ``--set key=value``
+overrides use dotted keys (``train.lr=1e-4``); values are parsed as TOML literals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from srgan.errors import ConfigError
+
+__all__ = ["Config", "load_config"]
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "srresnet"
+    scale: int = 4
+    num_feat: int = 48
+    num_blocks: int = 12
+    batch_norm: bool = False
+    res_scale: float = 1.0
+    upsampler: str = "light"
+    img_skip: bool = True
+
+    def hparams(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("arch")
+        return d
+
+
+@dataclass
+class DataConfig:
+    train_dirs: list[str] = field(default_factory=list)
+    patch_size: int = 128  # HR side
+    batch_size: int = 16  # global, split across processes
+    degradation: str = "bicubic"  # or "blind" (blur / noise / JPEG, see srgan.data.degrade)
+    num_workers: int = 0
+    augment: bool = True
+    small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
+
+
+@dataclass
+class ValConfig:
+    dir: str = ""
+    every: int = 1000
+    max_images: int = 0
+
+
+@dataclass
+class LossConfig:
+    pixel: str = "l1"
+    pixel_weight: float = 1.0
+    perceptual: str = ""  # "", "vgg19" or "squeezenet"
+    perceptual_weight: float = 1.0
+    perceptual_layers: dict[str, float] = field(default_factory=dict)
+    perceptual_weights_path: str = ""
+    allow_download: bool = False
+    adversarial: str = "vanilla"
+    adversarial_weight: float = 5e-3
+
+
+@dataclass
+class DiscConfig:
+    arch: str = "patchgan"
+    num_feat: int = 64
+    num_layers: int = 3
+    spectral_norm: bool = True
+    lr: float = 1e-4
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "psnr"  # "psnr" (pixel loss only) or "gan"
+    iterations: int = 10000
+    lr: float = 2e-4
+    optimizer: str = "adam"  # or "adamw"
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"  # "cosine", "multistep" or "constant"
+    warmup: int = 0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.5
+    min_lr: float = 1e-7
+    ema_decay: float = 0.999  # 0 disables the EMA generator
+    amp: str = "none"  # "none", "bf16", "fp16": CUDA only
+    grad_clip: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    init_from: str = ""  # psnr checkpoint or .safetensors for the gan stage
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    device: str = "auto"
+
+
+# Keys whose value must be one of a fixed set.
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "model.scale": (2, 3, 4),
+    "model.upsampler": ("pixelshuffle", "light"),
+    "data.small_images": ("error", "skip"),
+    "data.degradation": ("bicubic", "blind"),
+    "train.stage": ("psnr", "gan"),
+    "train.optimizer": ("adam", "adamw"),
+    "train.scheduler": ("cosine", "multistep", "constant"),
+    "train.amp": ("none", "bf16", "fp16"),
+    "loss.pixel": ("l1", "l2", "mse", "charbonnier"),
+    "loss.perceptual": ("", "vgg19", "squeezenet"),
+    "loss.adversarial": ("vanilla", "lsgan", "hinge", "ragan"),
+    "disc.arch": ("patchgan", "vgg"),
+}
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    disc: DiscConfig = field(default_factory=DiscConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        m, d, t = self.model, self.data, self.train
+        for key, allowed in _CHOICES.items():
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if value not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+        checks = [
+            (m.num_feat > 0 and m.num_blocks >= 0, "model.num_feat must be > 0 and model.num_blocks >= 0"),
+            (bool(d.train_dirs), "data.train_dirs is empty: give at least one folder of HR images"),
+            (d.patch_size > 0 and d.patch_size % m.scale == 0,
+             f"data.patch_size {d.patch_size} must be a positive multiple of model.scale {m.scale}"),
+            (d.batch_size > 0, "data.batch_size must be positive"),
+            (t.iterations > 0, "train.iterations must be positive"),
+            (t.lr > 0, "train.lr must be positive"),
+            (len(t.betas) == 2, "train.betas needs two values"),
+            (0 <= t.ema_decay < 1, "train.ema_decay must be in [0, 1)"),
+            (t.checkpoint_every > 0 and t.log_every > 0, "train.checkpoint_every and train.log_every must be positive"),
+            (self.val.every > 0, "val.every must be positive"),
+        ]  # fmt: skip
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+        for folder in d.train_dirs:
+            if not Path(folder).is_dir():
+                raise ConfigError(f"data.train_dirs: folder {folder} does not exist")
+        if self.val.dir and not Path(self.val.dir).is_dir():
+            raise ConfigError(f"val.dir: folder {self.val.dir} does not exist")
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if type(value) is not tp:
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+        return value
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        return [_check_type(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, inner = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
+        return {str(k): _check_type(v, inner, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(tp, types.UnionType):
+        raise ConfigError(f"{key}: unsupported field type")  # not used by the config
+    return value
+
+
+def _apply(section: Any, values: dict[str, Any], prefix: str) -> None:
+    hints = typing.get_type_hints(type(section))
+    for key, value in values.items():
+        if key not in hints:
+            known = ", ".join(hints)
+            raise ConfigError(f"unknown config key {prefix}{key} (known in [{prefix.rstrip('.')}]: {known})")
+        setattr(section, key, _check_type(value, hints[key], prefix + key))
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word is a string
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None, *, base_dir: Path | None = None) -> Config:
+    """Read a TOML config (or defaults), apply ``section.key=value`` overrides, validate.
+
+    Relative folder paths in the file are taken relative to the current directory.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: invalid TOML ({exc})") from exc
+    for item in overrides or []:
+        keys, value = _parse_override(item)
+        node = raw
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {k} is not a section")
+        node[keys[-1]] = value
+    cfg = Config()
+    sections = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    for name, values in raw.items():
+        if name not in sections:
+            raise ConfigError(f"unknown config section [{name}] (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] must be a table of keys")
+        _apply(sections[name], values, f"{name}.")
+    cfg.validate()
+    return cfg
+
+
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Rebuild a Config saved in a checkpoint (no folder checks)."""
+    cfg = Config()
+    for name, values in d.items():
+        _apply(getattr(cfg, name), values, f"{name}.")
+    return cfg

@@ -1,0 +1,122 @@
+"""Architectures and losses: shapes, initialisation, weights files, backbone loading rules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from srgan.archs import (
+    PatchDiscriminator,
+    SRResNet,
+    VGGDiscriminator,
+    load_generator,
+    read_metadata,
+    save_generator,
+)
+from srgan.archs.generator import icnr_
+from srgan.errors import ModelError
+from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss, load_backbone
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("upsampler", ["pixelshuffle", "light"])
+def test_generator_upscales_any_size(scale, upsampler):
+    g = SRResNet(scale=scale, num_feat=8, num_blocks=2, upsampler=upsampler, batch_norm=upsampler == "pixelshuffle")
+    assert g(torch.rand(2, 3, 13, 17)).shape == (2, 3, 13 * scale, 17 * scale)
+
+
+def test_icnr_starts_as_nearest_upsampling():
+    conv = torch.nn.Conv2d(4, 4 * 9, 3, padding=1)
+    icnr_(conv.weight, 3)
+    torch.nn.init.zeros_(conv.bias)
+    x = torch.rand(1, 4, 10, 10)
+    y = F.pixel_shuffle(conv(x), 3)  # (1, 4, 30, 30)
+    # Each 3x3 output block is constant: the upsampler is nearest-neighbour of a plain conv.
+    blocks = y.unfold(2, 3, 3).unfold(3, 3, 3)
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
+
+
+def test_img_skip_makes_fresh_model_close_to_bilinear(astronaut):
+    from srgan.io import array_to_tensor
+
+    x = array_to_tensor(astronaut[:64, :64])[None]
+    g = SRResNet(scale=4, num_feat=16, num_blocks=2)
+    with torch.no_grad():
+        out = g(x)
+        ref = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    assert (out - ref).abs().mean() < 0.2
+
+
+def test_weights_round_trip_with_metadata(tmp_path):
+    g = SRResNet(scale=2, num_feat=8, num_blocks=1).eval()
+    save_generator(tmp_path / "g.safetensors", g, {"iterations": 7, "note": "hi"})
+    meta = read_metadata(tmp_path / "g.safetensors")
+    assert meta["srgan_arch"] == "srresnet" and meta["iterations"] == "7" and meta["note"] == "hi"
+    g2, _ = load_generator(tmp_path / "g.safetensors")
+    x = torch.rand(1, 3, 9, 9)
+    with torch.no_grad():
+        assert torch.equal(g(x), g2(x))
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError):
+        load_generator(tmp_path / "bad.safetensors")
+
+
+def test_discriminators():
+    d = PatchDiscriminator(num_feat=8)
+    assert d(torch.rand(2, 3, 64, 64)).shape[:2] == (2, 1)
+    v = VGGDiscriminator(num_feat=8, input_size=64)
+    assert v(torch.rand(2, 3, 64, 64)).shape == (2, 1)
+    with pytest.raises(ValueError):
+        v(torch.rand(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name", sorted(PIXEL_LOSSES))
+def test_pixel_losses_zero_on_equal_and_weighted(name):
+    x, y = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    loss = PIXEL_LOSSES[name](weight=2.0)
+    assert float(loss(x, x)) <= 2e-3 + 1e-6  # Charbonnier: weight * eps at zero
+    assert float(loss(x, y)) == pytest.approx(2 * float(PIXEL_LOSSES[name](weight=1.0)(x, y)))
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "lsgan", "hinge", "ragan"])
+def test_adversarial_losses_reward_the_right_side(kind):
+    adv = AdversarialLoss(kind=kind, weight=1.0)
+    good_d = adv.discriminator(torch.full((4, 1), 3.0), torch.full((4, 1), -3.0) + torch.randn(4, 1) * 0.1)
+    bad_d = adv.discriminator(torch.full((4, 1), -3.0), torch.full((4, 1), 3.0) + torch.randn(4, 1) * 0.1)
+    assert good_d < bad_d
+    real = torch.full((4, 1), 1.0)
+    assert adv.generator(torch.full((4, 1), 3.0), real) < adv.generator(torch.full((4, 1), -3.0), real)
+
+
+def test_vgg19_without_weights_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torchvision cache
+    with pytest.raises(ModelError, match="no vgg19 ImageNet weights"):
+        PerceptualLoss(backbone="vgg19")
+    with pytest.raises(ModelError, match="not found"):
+        load_backbone("vgg19", tmp_path / "missing.pth")
+    (tmp_path / "wrong.pth").write_bytes(b"not a state dict")
+    with pytest.raises(ModelError, match="not vgg19 ImageNet weights"):
+        load_backbone("vgg19", tmp_path / "wrong.pth")
+
+
+def test_squeezenet_perceptual_with_real_weights(shared_weights, astronaut, chelsea):
+    from srgan.io import array_to_tensor
+
+    loss = PerceptualLoss(backbone="squeezenet", weights_path=shared_weights)
+    a = array_to_tensor(astronaut[:96, :96])[None]
+    b = array_to_tensor(chelsea[:96, :96])[None]
+    blurred = F.avg_pool2d(a, 3, 1, 1)
+    assert float(loss(a, a)) == 0.0
+    assert 0 < float(loss(a, blurred)) < float(loss(a, b))
+    assert not any(p.requires_grad for p in loss.parameters())
+    # It classifies the cat photo as a cat-like class with the real ImageNet weights.
+    import torchvision
+
+    net = torchvision.models.squeezenet1_1()
+    net.load_state_dict(torch.load(shared_weights, weights_only=True))
+    x = F.interpolate(array_to_tensor(chelsea)[None], size=(224, 224), mode="bilinear", antialias=True)
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(
+        1, 3, 1, 1
+    )
+    assert int(net.eval()(x).argmax()) in range(276, 294)  # the ImageNet cat family (281-285) and kin

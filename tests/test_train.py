@@ -1,0 +1,197 @@
+"""Training pipeline: learning, exact resume after a kill, torchrun DDP, the gan stage, bad configs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+from safetensors.torch import load_file
+
+from srgan.archs import load_generator
+from srgan.cli import main
+from srgan.evaluate import make_lr, prepare_hr, score_pair
+from srgan.io import array_to_tensor, tensor_to_array, write_image
+from srgan.train import load_config, train
+
+TINY = REPO / "configs" / "tiny.toml"
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory, astronaut, chelsea, coffee) -> Path:
+    """A small training folder of real photo crops."""
+    d = tmp_path_factory.mktemp("photos")
+    write_image(d / "astronaut.png", astronaut[:160, 100:260])
+    write_image(d / "chelsea.png", chelsea[80:240, 120:280])
+    write_image(d / "coffee.png", coffee[100:260, 200:360])
+    return d
+
+
+def _tiny_args(data: Path, **overrides: object) -> list[str]:
+    sets = {"data.train_dirs": f'["{data}"]', **{k: str(v) for k, v in overrides.items()}}
+    out = []
+    for k, v in sets.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "srgan", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env=env)  # fmt: skip
+
+
+def _psnr_of(model: torch.nn.Module, hr: np.ndarray, scale: int) -> float:
+    lr = make_lr(hr, scale, "basicsr")
+    with torch.inference_mode():
+        sr = tensor_to_array(model(array_to_tensor(lr)[None])[0])
+    return score_pair(sr, hr, scale=scale, protocol="basicsr")[0]
+
+
+def test_overfits_one_real_crop(tmp_path, astronaut):
+    d = tmp_path / "one"
+    hr = prepare_hr(astronaut[180:276, 200:296], 2, "basicsr")  # the face: 96x96
+    write_image(d / "face.png", hr)
+    cfg = load_config(TINY, [
+        f'data.train_dirs=["{d}"]', "model.scale=2", "data.patch_size=48", "data.batch_size=4",
+        "train.iterations=150", "train.lr=2e-3", "train.ema_decay=0", "train.checkpoint_every=1000",
+        'train.scheduler="constant"',
+    ])  # fmt: skip
+    torch.manual_seed(0)
+    from srgan.archs import build_generator
+
+    before = _psnr_of(build_generator("srresnet", **cfg.model.hparams()).eval(), hr, 2)
+    result = train(cfg, tmp_path / "run", progress=False)
+    model, meta = load_generator(result["weights"])
+    after = _psnr_of(model, hr, 2)
+    assert after > before + 3.0, (before, after)
+    assert meta["stage"] == "psnr" and meta["iterations"] == "150"
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def test_resume_after_kill_is_bitwise_identical(tmp_path, photo_dir):
+    args = _tiny_args(photo_dir, **{"train.iterations": 120, "train.checkpoint_every": 10, "data.batch_size": 8,
+                                    "data.patch_size": 64, "train.threads": 1})  # fmt: skip
+    ref = _cli("train", str(TINY), "--output", str(tmp_path / "ref"), "--no-progress", *args)
+    assert ref.returncode == 0, ref.stderr
+
+    run = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "srgan", "train", str(TINY), "--output", str(run), "--no-progress",
+                             *args], cwd=REPO, env=env, stderr=subprocess.DEVNULL)  # fmt: skip
+    ckpt = run / "checkpoints" / "latest.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # no clean stop: the process dies wherever it is
+    proc.wait()
+    assert ckpt.exists()
+    assert not (run / "final.safetensors").exists(), "the run finished before it was killed"
+    killed_at = torch.load(ckpt, weights_only=True)["iteration"]
+    assert 0 < killed_at < 120
+
+    resumed = _cli("train", str(TINY), "--output", str(run), "--resume", "--no-progress", *args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {ckpt} at iteration {killed_at}" in resumed.stderr
+    a, b = _weights(tmp_path / "ref" / "final.safetensors"), _weights(run / "final.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+                    reason="torchrun not installed")  # fmt: skip
+def test_torchrun_two_processes_then_resume_with_one(tmp_path, photo_dir):
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    args = _tiny_args(photo_dir, **{"train.iterations": 8, "train.checkpoint_every": 4, "data.batch_size": 4,
+                                    "data.patch_size": 64})  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "srgan", "train", str(TINY),
+                          "--output", str(tmp_path / "ddp"), "--no-progress", *args],
+                         capture_output=True, text=True, timeout=300, cwd=REPO, env=env)  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "ddp" / "checkpoints" / "latest.pt", weights_only=True)
+    assert ckpt["iteration"] == 8 and ckpt["world_size"] == 2
+
+    # The same 8 iterations in one process see the same global batches: the weights agree.
+    single = _cli("train", str(TINY), "--output", str(tmp_path / "one"), "--no-progress", *args)
+    assert single.returncode == 0, single.stderr
+    a, b = _weights(tmp_path / "ddp" / "final.safetensors"), _weights(tmp_path / "one" / "final.safetensors")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+
+    more = _tiny_args(photo_dir, **{"train.iterations": 12, "train.checkpoint_every": 4, "data.batch_size": 4,
+                                    "data.patch_size": 64})  # fmt: skip
+    resumed = _cli("train", str(TINY), "--output", str(tmp_path / "ddp"), "--resume", "--no-progress", *more)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming a 2-process run with 1 process(es)" in resumed.stderr
+    assert torch.load(tmp_path / "ddp" / "checkpoints" / "latest.pt", weights_only=True)["iteration"] == 12
+
+
+def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
+    psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=4"]), tmp_path / "psnr",
+                 progress=False)  # fmt: skip
+    from srgan.train.trainer import Trainer
+
+    cfg = load_config(TINY, [
+        f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{psnr["weights"]}"',
+        'loss.perceptual="squeezenet"', f'loss.perceptual_weights_path="{shared_weights}"',
+        "loss.perceptual_weight=0.1",
+        'disc.arch="patchgan"', "disc.num_feat=16", "train.iterations=3", "data.patch_size=64",
+    ])  # fmt: skip
+    trainer = Trainer(cfg, tmp_path / "gan", progress=False)
+    g0 = {k: v.clone() for k, v in trainer.g.state_dict().items()}
+    d0 = {k: v.clone() for k, v in trainer.d.state_dict().items()}
+    init = _weights(Path(psnr["weights"]))
+    assert all(torch.equal(g0[k], init[k]) for k in init)  # started from the psnr weights
+    trainer.run()
+    logs = [__import__("json").loads(ln) for ln in (tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()]
+    last = logs[-1]
+    for key in ("l_pix", "l_percep", "l_adv", "l_d"):
+        assert np.isfinite(last[key]) and last[key] != 0, key
+    assert any(not torch.equal(g0[k], v) for k, v in trainer.g.state_dict().items())
+    assert any(not torch.equal(d0[k], v) for k, v in trainer.d.state_dict().items())
+
+
+# --------------------------------------------------------------------------- bad configs
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.iterationz=5", "unknown config key train.iterationz"),
+        ('train.iterations="many"', "train.iterations: expected int"),
+        ('data.train_dirs=["/nonexistent/folder"]', "does not exist"),
+        ("model.scale=5", "model.scale must be one of 2, 3, 4"),
+        ("extra.key=1", "unknown config section [extra]"),
+    ],
+)
+def test_bad_config_stops_with_one_line(tmp_path, photo_dir, capsys, override, message):
+    code = main(["train", str(TINY), "--output", str(tmp_path / "run"), *_tiny_args(photo_dir), "--set", override])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", str(TINY), "--output", str(tmp_path / "r1"), *_tiny_args(empty)]) == 2
+    assert "holds no images" in capsys.readouterr().err
+    small = tmp_path / "small"
+    write_image(small / "tiny.png", astronaut[:20, :20])
+    assert main(["train", str(TINY), "--output", str(tmp_path / "r2"), *_tiny_args(small)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "smaller than the 32px HR patch" in err[0]
+    assert not (tmp_path / "r2" / "checkpoints").exists()
