@@ -195,3 +195,12 @@ def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "smaller than the 32px HR patch" in err[0]
     assert not (tmp_path / "r2" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("name", ["srresnet-x4", "srresnet-x2", "srgan-x4", "tiny"])
+def test_shipped_configs_are_valid(shared_data, name, monkeypatch):
+    monkeypatch.chdir(REPO)  # configs name ../shared/data relative to the repository root
+    if not (REPO.parent / "shared" / "data").is_dir():
+        pytest.skip("configs point at ../shared/data beside the repository")
+    cfg = load_config(REPO / "configs" / f"{name}.toml")
+    assert cfg.model.arch == "srresnet"

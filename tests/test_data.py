@@ -1,0 +1,84 @@
+"""Training data: deterministic samples, disjoint shards, the degradation pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from srgan.data import PatchDataset, SampleSampler, load_hr_images
+from srgan.data.degrade import DegradationConfig, degrade
+from srgan.errors import DataError
+from srgan.evaluate import make_lr
+from srgan.io import array_to_tensor, write_image
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, astronaut, coffee):
+    d = tmp_path_factory.mktemp("hr")
+    write_image(d / "a.png", astronaut[:200, :240])
+    write_image(d / "b.png", coffee[:150, :300])
+    return load_hr_images([d], scale=4, min_size=64)
+
+
+def test_items_are_a_function_of_seed_and_index(images):
+    a = PatchDataset(images, scale=4, patch_size=64, seed=3)
+    b = PatchDataset(images, scale=4, patch_size=64, seed=3)
+    c = PatchDataset(images, scale=4, patch_size=64, seed=4)
+    for k in (0, 17, 10**9):
+        assert all(torch.equal(x, y) for x, y in zip(a[k], b[k], strict=True))
+    assert not torch.equal(a[5][1], c[5][1])
+
+
+def test_lr_patch_is_the_aligned_crop_of_the_benchmark_lr(images):
+    ds = PatchDataset(images, scale=4, patch_size=64, seed=0, augment=False)
+    lr, hr = ds[11]
+    assert lr.shape == (3, 16, 16) and hr.shape == (3, 64, 64)
+    # Find the crop in one of the images and check its LR is the MATLAB LR of the whole image.
+    for _, img in images:
+        full_lr = array_to_tensor(make_lr(img, 4, "basicsr"))
+        hr_full = array_to_tensor(img)
+        for y in range(0, img.shape[0] // 4 - 15):
+            for x in range(0, img.shape[1] // 4 - 15):
+                if torch.equal(hr_full[:, y * 4 : y * 4 + 64, x * 4 : x * 4 + 64], hr):
+                    assert torch.equal(full_lr[:, y : y + 16, x : x + 16], lr)
+                    return
+    pytest.fail("patch not found in any image")
+
+
+def test_sampler_shards_are_disjoint_and_cover_each_batch():
+    one = list(SampleSampler(global_batch=8, start=3, end=6))
+    r0 = list(SampleSampler(global_batch=8, start=3, end=6, rank=0, world_size=2))
+    r1 = list(SampleSampler(global_batch=8, start=3, end=6, rank=1, world_size=2))
+    assert one == list(range(24, 48))
+    assert not set(r0) & set(r1) and sorted(r0 + r1) == one
+    with pytest.raises(DataError):
+        SampleSampler(global_batch=6, start=0, end=1, world_size=4)
+
+
+def test_blind_degradation_is_seeded_and_sized(images):
+    hr = array_to_tensor(images[0][1][:64, :64])
+    cfg = DegradationConfig(second_order_prob=1.0)
+    a = degrade(hr, 4, cfg, np.random.default_rng(1))
+    b = degrade(hr, 4, cfg, np.random.default_rng(1))
+    assert a.shape == (3, 16, 16) and torch.equal(a, b)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    ds = PatchDataset(images, scale=4, patch_size=64, degradation=DegradationConfig())
+    assert ds[0][0].shape == (3, 16, 16)
+    with pytest.raises(ValueError):
+        DegradationConfig(blur_prob=2.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (AMP runs only on CUDA)")
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_training_on_cuda(tmp_path, images, amp):
+    from conftest import REPO
+
+    from srgan.train import load_config, train
+
+    d = tmp_path / "hr"
+    write_image(d / "a.png", images[0][1])
+    cfg = load_config(REPO / "configs" / "tiny.toml", [f'data.train_dirs=["{d}"]', f'train.amp="{amp}"',
+                                                       'train.device="cuda"', "train.iterations=6"])  # fmt: skip
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result["iteration"] == 6
