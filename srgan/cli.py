@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from srgan import __version__
 from srgan.errors import ConfigError, PartialFailure, SrganError
 
@@ -154,6 +156,137 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- upscale
+
+
+def _add_upscale(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "upscale",
+        help="upscale images (a file, a folder or a glob)",
+        description="Upscale images with a shipped model or a model file. Alpha, gray, 16-bit, ICC "
+        "profiles and EXIF are kept; large images are tiled; a bad file never stops a batch.",
+    )
+    p.add_argument("input", help="image file, folder, or glob (quote it)")
+    p.add_argument("output", help="output file (for one input) or folder")
+    p.add_argument("--model", default=None, help="shipped model name (see `srgan models`) or a weights file")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--outscale", type=float, help="final scale, e.g. 3 or 1.5 (resized from the model's output)")
+    size.add_argument("--width", type=int, help="final width; height follows the aspect unless --height is given")
+    p.add_argument("--height", type=int, help="final height; width follows the aspect unless --width is given")
+    p.add_argument("--tile", default="auto", help="auto, 0 (no tiling) or a tile side in input pixels")
+    p.add_argument("--tile-pad", type=int, default=None, help="tile overlap in input pixels (default: the model's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument(
+        "--ext",
+        default="auto",
+        choices=("auto", "png", "jpg", "webp", "tiff"),
+        help="output format (auto: the input's)",
+    )
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (WebP 100 = lossless)")
+    p.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored in the output)")
+    p.add_argument("--skip-existing", action="store_true", help="keep outputs that already exist")
+    p.add_argument("--suffix", default="", help="added to output file names, e.g. _x4")
+    p.add_argument("--alpha", default="bicubic", choices=("bicubic", "model"), help="how to upscale alpha")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_upscale)
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from srgan.infer import DEFAULT_MODEL, Upscaler
+    from srgan.infer.batch import plan_jobs, rank_share, run_batch
+
+    if args.outscale is not None and args.outscale <= 0:
+        raise ConfigError("--outscale must be positive")
+    if args.outscale is not None and args.height:
+        raise ConfigError("--outscale and --height cannot be combined")
+    for name in ("width", "height"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise ConfigError(f"--{name} must be positive")
+    if not 1 <= args.quality <= 100:
+        raise ConfigError("--quality must be between 1 and 100")
+    tile: int | str = args.tile
+    if tile != "auto":
+        try:
+            tile = int(tile)
+        except ValueError:
+            raise ConfigError(f"--tile must be auto, 0 or a number of pixels, got {args.tile!r}") from None
+    jobs = rank_share(plan_jobs(args.input, args.output, recursive=args.recursive, ext=args.ext, suffix=args.suffix))
+    device = args.device
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and device in ("auto", "cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    upscaler = Upscaler(args.model or DEFAULT_MODEL, device=device, precision=args.precision, tile=tile,
+                        tile_pad=args.tile_pad, alpha=args.alpha)  # fmt: skip
+    report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
+                       quality=args.quality, skip_existing=args.skip_existing,
+                       progress=not args.no_progress)  # fmt: skip
+    if len(jobs) > 1 or report.failed:
+        log.info(
+            "%d written, %d skipped (existing), %d failed", len(report.done), len(report.skipped), len(report.failed)
+        )
+    if report.failed:
+        raise PartialFailure(f"{len(report.failed)} of {len(jobs)} image(s) failed; the others were written")
+    return 0
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the shipped models")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(_args: argparse.Namespace) -> int:
+    from srgan.infer import DEFAULT_MODEL, list_models, weights_dir
+
+    models = list_models()
+    if not models:
+        raise SrganError(f"no models found in {weights_dir()} (set SRGAN_WEIGHTS_DIR)")
+    rows = [("name", "scale", "parameters", "Set5 PSNR-Y", "Set14 PSNR-Y", "BSD100 PSNR-Y", "")]
+    for m in models:
+        rows.append((m.name, f"x{m.scale}", f"{m.parameters:,}", m.metric("Set5"), m.metric("Set14"),
+                     m.metric("BSD100"), "(default)" if m.name == DEFAULT_MODEL else ""))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    sys.stdout.write("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows))
+    sys.stdout.write("\n")
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a model to ONNX (dynamic height and width)")
+    p.add_argument("--model", required=True, help="shipped model name or weights file")
+    p.add_argument("--onnx", required=True, metavar="FILE", help="where to write the .onnx file")
+    p.add_argument(
+        "--check-image",
+        metavar="IMAGE",
+        help="image to compare ONNX Runtime with torch on (default: scikit-image's astronaut photo)",
+    )
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from srgan.infer.export import export_onnx, onnx_parity
+    from srgan.io import read_image
+
+    path = export_onnx(args.model, args.onnx)
+    if args.check_image:
+        img = read_image(args.check_image)
+    else:
+        import skimage.data
+
+        img = skimage.data.astronaut()[128:256, 160:320]
+    if img.dtype != np.uint8:
+        img = np.round(img / 257.0).astype(np.uint8)
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    diff = onnx_parity(args.model, path, img)
+    log.info("wrote %s; max |ONNX - torch| on a %dx%d image: %.2e", path, img.shape[1], img.shape[0], diff)
+    if diff > 1e-3:
+        raise SrganError(f"ONNX output differs from torch by {diff:.3g} (more than 1e-3)")
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -167,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_evaluate(sub)
     _add_train(sub)
+    _add_upscale(sub)
+    _add_models(sub)
+    _add_export(sub)
     for add in _EXTRA_COMMANDS:
         add(sub)
     return parser

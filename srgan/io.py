@@ -495,7 +495,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    # The PID in the name lets a later run recognise (and remove) leftovers of a killed writer.
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.srgan-{os.getpid()}-", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

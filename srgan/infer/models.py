@@ -1,0 +1,169 @@
+"""Finding and loading upscaling models: shipped names, srgan weights files, third-party files.
+
+* A shipped model is named (``srresnet-x4``) and lives in the weights folder:
+  ``SRGAN_WEIGHTS_DIR`` if set, else ``weights/`` of the source tree.
+* An srgan ``.safetensors`` file (with ``srgan_arch`` metadata) loads without spandrel.
+* Anything else (ESRGAN, Real-ESRGAN, SwinIR, ... as ``.pth`` / ``.pt`` / ``.ckpt`` or
+  ``.safetensors``) loads through spandrel, whose ``.pth`` reader unpickles only tensors
+  and plain containers: a file carrying code is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srgan.archs import load_generator, read_metadata
+from srgan.errors import ModelError
+
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "ModelInfo", "list_models", "load_model", "weights_dir"]
+
+#: What ``srgan upscale`` uses without ``--model`` (see weights/README.md for why).
+DEFAULT_MODEL = "srresnet-x4"
+
+
+def weights_dir() -> Path:
+    env = os.environ.get("SRGAN_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "weights"
+
+
+@dataclass
+class ModelInfo:
+    """A shipped model as ``srgan models`` lists it."""
+
+    name: str
+    path: Path
+    scale: int
+    parameters: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return self.metadata.get("description", "")
+
+    def metric(self, key: str) -> str:
+        try:
+            return str(json.loads(self.metadata.get("benchmarks", "{}")).get(key, ""))
+        except json.JSONDecodeError:
+            return ""
+
+
+def list_models() -> list[ModelInfo]:
+    """The shipped models found in the weights folder, sorted by name."""
+    out = []
+    root = weights_dir()
+    for path in sorted(root.glob("*.safetensors")) if root.is_dir() else []:
+        try:
+            meta = read_metadata(path)
+        except ModelError:
+            continue
+        if "srgan_arch" not in meta:
+            continue
+        params = int(meta.get("parameters", "0") or 0)
+        out.append(ModelInfo(path.stem, path, int(meta.get("scale", "0") or 0), params, meta))
+    return out
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run: ``run(x)`` maps ``(B, C, h, w)`` in [0, 1] to ``(B, C, h*s, w*s)``."""
+
+    name: str
+    module: nn.Module
+    scale: int
+    in_channels: int
+    supports_half: bool
+    supports_bf16: bool
+    #: Receptive-field radius in LR pixels: tiles overlapping by this much give untiled results.
+    context: int
+    #: Input sides must be multiples of this (spandrel pads for us; 1 for srgan models).
+    multiple_of: int = 1
+    metadata: dict[str, str] = field(default_factory=dict)
+    run: Callable[[torch.Tensor], torch.Tensor] | None = None
+    tileable: bool = True
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x) if self.run is not None else self.module(x)
+
+    @property
+    def feature_channels(self) -> int:
+        return int(getattr(self.module, "hparams", {}).get("num_feat", 64))
+
+
+def _srgan_context(module: nn.Module) -> int:
+    """Receptive-field radius (LR pixels) of an srgan generator: one per 3x3 conv at LR, plus the skip."""
+    convs = sum(1 for m in module.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3))
+    return convs + 2
+
+
+def _resolve_path(name_or_path: str | Path) -> tuple[str, Path]:
+    p = Path(name_or_path)
+    if p.suffix and p.exists():
+        return p.stem, p
+    for info in list_models():
+        if info.name == str(name_or_path):
+            return info.name, info.path
+    if p.suffix:
+        raise ModelError(f"{p}: no such model file")
+    names = ", ".join(i.name for i in list_models()) or f"none found in {weights_dir()}"
+    raise ModelError(f"unknown model {name_or_path!r}; shipped models: {names}; or give a path to a weights file")
+
+
+def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a shipped model by name, an srgan weights file, or a third-party model through spandrel."""
+    name, path = _resolve_path(name_or_path)
+    if path.suffix == ".safetensors":
+        meta = read_metadata(path)
+        if "srgan_arch" in meta:
+            module, meta = load_generator(path, device=device)
+            hp = module.hparams  # type: ignore[attr-defined]
+            return LoadedModel(name, module, int(hp["scale"]), int(hp["in_ch"]), True, True,
+                               _srgan_context(module), 1, meta)  # fmt: skip
+    return _load_spandrel(name, path, device)
+
+
+def _load_spandrel(name: str, path: Path, device: torch.device | str) -> LoadedModel:
+    import pickle
+
+    try:
+        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+    except ImportError as exc:  # pragma: no cover - spandrel is a dependency
+        raise ModelError("third-party models need the spandrel package") from exc
+    try:
+        desc = ModelLoader(device=torch.device(device)).load_from_file(path)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(f"{path}: refused: the file holds pickled objects other than tensors ({exc})") from exc
+    except UnsupportedModelError as exc:
+        raise ModelError(f"{path}: not an architecture srgan or spandrel knows") from exc
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(desc, ImageModelDescriptor):
+        raise ModelError(f"{path}: {desc.architecture.name} is not an image-to-image model")
+    desc.eval()
+    req = desc.size_requirements
+    # The receptive field of an arbitrary architecture is unknown: overlap tiles generously.
+    # Models that tile internally (spandrel's INTERNAL) must see the whole image.
+    context = 64
+    return LoadedModel(
+        name=f"{name} ({desc.architecture.name})",
+        module=desc.model,
+        scale=int(desc.scale),
+        in_channels=int(desc.input_channels),
+        supports_half=bool(desc.supports_half),
+        supports_bf16=bool(desc.supports_bfloat16),
+        context=context,
+        multiple_of=int(req.multiple_of),
+        metadata={"architecture": desc.architecture.name},
+        run=desc,
+        tileable=desc.tiling.name != "INTERNAL",
+    )
