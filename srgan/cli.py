@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -287,6 +288,122 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- augment
+
+
+def _add_augment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "augment",
+        help="grow an image dataset (classical augmentation or a class-conditional GAN)",
+        description="srgan augment SRC OUT --engine classical|gan ...; also `srgan augment generate "
+        "CHECKPOINT OUT --per-class N` and `srgan augment report REAL_DIR SYNTH_DIR [--test DIR]`.",
+    )
+    p.add_argument("src", help="image folder: flat, or one sub-folder per class (never modified)")
+    p.add_argument("out", help="output folder (mirrors SRC's classes)")
+    p.add_argument("--engine", choices=("classical", "gan"), default="classical")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty OUT")
+    p.add_argument("--no-progress", action="store_true")
+    c = p.add_argument_group("classical engine")
+    pipe = c.add_mutually_exclusive_group()
+    pipe.add_argument("--preset", choices=("light", "medium", "heavy", "sr-degrade"), default=None)
+    pipe.add_argument("--pipeline", metavar="FILE", help="albumentations pipeline saved by A.save (YAML or JSON)")
+    c.add_argument("--per-image", type=int, default=1, help="augmented copies per source image")
+    c.add_argument("--include-originals", action="store_true", help="copy the originals alongside")
+    g = p.add_argument_group("gan engine")
+    g.add_argument("--size", type=int, default=32, choices=(32, 64, 128), help="GAN image size")
+    g.add_argument("--steps", type=int, default=5000)
+    g.add_argument("--per-class", type=int, default=100, help="synthetic images written per class")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--gan-loss", choices=("hinge", "ns", "wgan-gp"), default="hinge")
+    g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
+    g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
+    g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
+    g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
+    p.set_defaults(func=_cmd_augment)
+
+    gen = sub.add_parser("augment-generate", help=argparse.SUPPRESS)
+    gen.prog = "srgan augment generate"
+    gen.add_argument("checkpoint")
+    gen.add_argument("out")
+    gen.add_argument("--per-class", type=int, required=True)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--upscale", metavar="MODEL")
+    gen.add_argument("--overwrite", action="store_true")
+    gen.add_argument("--no-progress", action="store_true")
+    gen.set_defaults(func=_cmd_augment_generate)
+
+    rep = sub.add_parser("augment-report", help=argparse.SUPPRESS)
+    rep.prog = "srgan augment report"
+    rep.add_argument("real")
+    rep.add_argument("synth")
+    rep.add_argument("--test", metavar="DIR")
+    rep.add_argument("--classical", metavar="DIR", help="classically augmented images, for the downstream study")
+    rep.add_argument("--output", metavar="DIR", help="where to write the report (default: SYNTH/report)")
+    rep.add_argument("--size", type=int, default=32)
+    rep.add_argument("--seeds", type=int, default=3)
+    rep.add_argument("--steps", type=int, default=2000, help="classifier optimisation steps per run")
+    rep.set_defaults(func=_cmd_augment_report)
+
+
+def _cmd_augment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from srgan.augment.classical import build_preset, load_pipeline, prepare_output, run_classical
+
+    if args.engine == "classical":
+        pipeline = load_pipeline(args.pipeline) if args.pipeline else build_preset(args.preset or "medium")
+        rep = run_classical(args.src, args.out, pipeline=pipeline, per_image=args.per_image, seed=args.seed,
+                            include_originals=args.include_originals, overwrite=args.overwrite,
+                            progress=not args.no_progress)  # fmt: skip
+        log.info("%d augmented image(s) written, %d original(s) copied, %d unreadable; manifest %s",
+                 rep.written, rep.originals, len(rep.unreadable), rep.manifest)  # fmt: skip
+        if rep.unreadable:
+            raise PartialFailure(f"{len(rep.unreadable)} source image(s) could not be read and were skipped")
+        return 0
+    from srgan.augment.gan import GanConfig, generate, train_gan
+
+    out = Path(args.out)
+    if Path(args.src).resolve() in (out.resolve(), *out.resolve().parents):
+        raise ConfigError(f"{out}: the output must not be inside the source folder")
+    if not args.resume:
+        prepare_output(out, overwrite=args.overwrite)
+    cfg = GanConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, loss=args.gan_loss, seed=args.seed)
+    ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, progress=not args.no_progress)
+    counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
+                      progress=not args.no_progress)  # fmt: skip
+    log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
+    if args.report:
+        from srgan.augment.report import ReportInputs, make_report
+
+        res = make_report(ReportInputs(Path(args.src), out, Path(args.test) if args.test else None),
+                          out / ".gan" / "report", size=args.size)  # fmt: skip
+        log.info("report in %s: GAN-test accuracy %.1f %%", out / ".gan" / "report", 100 * res["gan_test_accuracy"])
+    return 0
+
+
+def _cmd_augment_generate(args: argparse.Namespace) -> int:
+    from srgan.augment.classical import prepare_output
+    from srgan.augment.gan import generate
+
+    prepare_output(Path(args.out), overwrite=args.overwrite)
+    counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
+                      progress=not args.no_progress)  # fmt: skip
+    log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
+    return 0
+
+
+def _cmd_augment_report(args: argparse.Namespace) -> int:
+    from srgan.augment.report import ReportInputs, make_report
+
+    inputs = ReportInputs(Path(args.real), Path(args.synth), Path(args.test) if args.test else None,
+                          Path(args.classical) if args.classical else None)  # fmt: skip
+    out = Path(args.output) if args.output else Path(args.synth) / "report"
+    res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps)
+    log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -303,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upscale(sub)
     _add_models(sub)
     _add_export(sub)
+    _add_augment(sub)
     for add in _EXTRA_COMMANDS:
         add(sub)
     return parser
@@ -324,6 +442,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "augment" and argv[1] in ("generate", "report"):
+        argv = [f"augment-{argv[1]}", *argv[2:]]
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     handler: Handler = args.func

@@ -22,7 +22,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -393,8 +393,8 @@ def _png_chunk(tag: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", crc)
 
 
-def _png_with_chunks(png: bytes, meta: ImageMeta | None) -> bytes:
-    """Insert iCCP / eXIf chunks right after IHDR of an encoded PNG."""
+def _png_with_chunks(png: bytes, meta: ImageMeta | None, *, bare: bool = False) -> bytes:
+    """Insert iCCP / eXIf chunks right after IHDR of an encoded PNG (or return them alone if ``bare``)."""
     if meta is None or (not meta.icc_profile and not meta.exif):
         return png
     chunks = []
@@ -403,6 +403,8 @@ def _png_with_chunks(png: bytes, meta: ImageMeta | None) -> bytes:
     if meta.exif:
         exif = meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif
         chunks.append(_png_chunk(b"eXIf", exif))
+    if bare:
+        return b"".join(chunks)
     end_of_ihdr = 8 + 8 + 13 + 4
     return png[:end_of_ihdr] + b"".join(chunks) + png[end_of_ihdr:]
 
@@ -429,6 +431,16 @@ def _normalise_for_write(array: np.ndarray, fmt: str, path: Path) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _tiff_write(target: io.BytesIO | io.BufferedWriter, a: np.ndarray, icc: bytes | None) -> None:
+    kwargs: dict[str, object] = {"compression": "zlib"}
+    photometric = "minisblack" if a.shape[2] in (1, 2) else "rgb"
+    if a.shape[2] in (2, 4):
+        kwargs["extrasamples"] = ["unassalpha"]
+    if icc:
+        kwargs["extratags"] = [(_ICC_TIFF_TAG, "B", len(icc), icc, True)]
+    tifffile.imwrite(target, a[:, :, 0] if a.shape[2] == 1 else a, photometric=photometric, **kwargs)
+
+
 def encode_image(
     array: np.ndarray,
     fmt: str,
@@ -444,14 +456,7 @@ def encode_image(
     exif = meta.exif if meta else None
     buf = io.BytesIO()
     if fmt == "TIFF":
-        kwargs: dict[str, object] = {"compression": "zlib"}
-        photometric = "minisblack" if a.shape[2] in (1, 2) else "rgb"
-        if a.shape[2] in (2, 4):
-            kwargs["extrasamples"] = ["unassalpha"]
-        if icc:
-            kwargs["extratags"] = [(_ICC_TIFF_TAG, "B", len(icc), icc, True)]
-        data = a[:, :, 0] if a.shape[2] == 1 else a
-        tifffile.imwrite(buf, data, photometric=photometric, **kwargs)
+        _tiff_write(buf, a, icc)
         return buf.getvalue()
     if fmt == "PNG" and a.dtype == np.uint16:
         if a.shape[2] == 3:
@@ -487,26 +492,74 @@ def encode_image(
     return buf.getvalue()
 
 
+#: Images larger than this (bytes of pixels) are encoded straight to the file (PNG, TIFF)
+#: instead of in memory, so writing a huge upscale needs no second copy of it.
+STREAM_THRESHOLD = 128 << 20
+
+
+def _png_stream(f: io.BufferedWriter, a: np.ndarray, meta: ImageMeta | None, level: int = 6) -> None:
+    """Write a PNG row block by row block: memory stays at one block, whatever the image size.
+
+    Every row uses PNG's 'Sub' filter (each byte minus the byte one pixel to its left),
+    which suits photographs; the compressed stream is cut into 1 MiB IDAT chunks.
+    """
+    h, w, c = a.shape
+    depth = 16 if a.dtype == np.uint16 else 8
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    f.write(b"\x89PNG\r\n\x1a\n")
+    f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)))
+    f.write(_png_with_chunks(b"", meta, bare=True))
+    bpp = c * (depth // 8)
+    comp = zlib.compressobj(level)
+    pending = bytearray()
+
+    def flush(data: bytes) -> None:
+        pending.extend(data)
+        while len(pending) >= 1 << 20:
+            f.write(_png_chunk(b"IDAT", bytes(pending[: 1 << 20])))
+            del pending[: 1 << 20]
+
+    rows = max(1, (8 << 20) // max(1, w * bpp))
+    for y0 in range(0, h, rows):
+        block = a[y0 : y0 + rows]
+        raw = block.astype(">u2").view(np.uint8) if depth == 16 else block
+        raw = np.ascontiguousarray(raw).reshape(block.shape[0], w * bpp)
+        filtered = raw.copy()
+        filtered[:, bpp:] -= raw[:, :-bpp]  # uint8 arithmetic wraps modulo 256, as PNG wants
+        lines = np.empty((block.shape[0], w * bpp + 1), dtype=np.uint8)
+        lines[:, 0] = 1  # filter type Sub
+        lines[:, 1:] = filtered
+        flush(comp.compress(lines.tobytes()))
+    flush(comp.flush())
+    if pending:
+        f.write(_png_chunk(b"IDAT", bytes(pending)))
+    f.write(_png_chunk(b"IEND", b""))
+
+
+def _atomic_write_with(path: Path, writer: Callable[[io.BufferedWriter], None]) -> None:
+    """Like :func:`atomic_write_bytes`, with ``writer`` streaming into the temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.srgan-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    try:
+        os.close(fd)
+        with open(tmp, "wb") as f:  # a named file: some writers (tifffile) look at f.name
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the complete new one.
 
     The bytes go to a hidden temporary file in the same folder, are flushed and synced,
     then renamed over ``path``. On any failure the temporary file is removed.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    # The PID in the name lets a later run recognise (and remove) leftovers of a killed writer.
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.srgan-{os.getpid()}-", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    _atomic_write_with(Path(path), lambda f: f.write(data))
 
 
 def write_image(
@@ -525,8 +578,15 @@ def write_image(
     """
     p = Path(path)
     fmt = format_for_path(p)
-    data = encode_image(array, fmt, meta=meta, quality=quality, path=p)
     try:
+        if array.nbytes > STREAM_THRESHOLD and fmt in ("PNG", "TIFF"):
+            a = _normalise_for_write(array, fmt, p)
+            if fmt == "PNG":
+                _atomic_write_with(p, lambda f: _png_stream(f, a, meta))
+            else:
+                _atomic_write_with(p, lambda f: _tiff_write(f, a, meta.icc_profile if meta else None))
+            return
+        data = encode_image(array, fmt, meta=meta, quality=quality, path=p)
         atomic_write_bytes(p, data)
     except OSError as exc:
         raise ImageWriteError(f"{p}: cannot write ({exc.strerror or exc})") from exc

@@ -240,3 +240,20 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, astronaut
         write_image(target, astronaut[:64, :64])
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_streamed_png_for_large_images_round_trips(tmp_path, astronaut, logo, camera, srgb_icc, monkeypatch, depth):
+    """Huge images are encoded straight to the file; force that path on real images."""
+    monkeypatch.setattr("srgan.io.STREAM_THRESHOLD", 0)
+    for name, a in {"rgb": astronaut[:150, :170], "rgba": logo[:90, :80], "gray": camera[:70, :90]}.items():
+        if depth == 16:
+            a = a.astype(np.uint16) * 257 + 3
+        write_image(tmp_path / f"{name}.png", a, meta=ImageMeta(icc_profile=srgb_icc))
+        back = load_image(tmp_path / f"{name}.png")
+        np.testing.assert_array_equal(back.array, a)
+        assert back.meta.icc_profile == srgb_icc
+        with Image.open(tmp_path / f"{name}.png") as im:
+            im.verify()  # checks every chunk CRC
+    write_image(tmp_path / "big.tif", astronaut16_like := (astronaut[:64, :64].astype(np.uint16) * 257))
+    np.testing.assert_array_equal(read_image(tmp_path / "big.tif"), astronaut16_like)

@@ -241,3 +241,18 @@ def test_half_precision_on_cuda_matches_fp32(model_x4, astronaut, precision):
     ref = Upscaler(model_x4, device="cuda", precision="fp32").upscale(img)
     half = Upscaler(model_x4, device="cuda", precision=precision).upscale(img)
     assert np.abs(half.astype(int) - ref.astype(int)).mean() < 1.0
+
+
+def test_torchrun_splits_files_between_processes(tmp_path, model_x2, astronaut):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed")
+    for i in range(4):
+        write_image(tmp_path / "in" / f"{i}.png", astronaut[i * 30 : i * 30 + 40, :48])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "srgan", "upscale",
+                           str(tmp_path / "in"), str(tmp_path / "out"), "--model", str(model_x2), "--no-progress"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
+    assert proc.stderr.count("2 written, 0 skipped (existing), 0 failed") == 2  # two files per process

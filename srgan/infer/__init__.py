@@ -22,9 +22,21 @@ __all__ = [
 
 def _evaluate_method(name: str, scale: int, device: str) -> Method:
     """Let ``srgan evaluate --method NAME|PATH`` score a model."""
-    from srgan.errors import ConfigError
+    from pathlib import Path
 
-    up = Upscaler(name, device=device, precision="fp32", tile=0)
+    from srgan.errors import ConfigError, ModelError
+    from srgan.evaluate import CLASSICAL_METHODS
+
+    try:
+        up = Upscaler(name, device=device, precision="fp32", tile=0)
+    except ModelError as exc:
+        if Path(name).suffix:
+            raise
+        shipped = ", ".join(m.name for m in list_models()) or "none"
+        raise ConfigError(
+            f"unknown method {name!r}: not one of {', '.join(CLASSICAL_METHODS)}, a shipped model ({shipped}) "
+            "or a weights file"
+        ) from exc
     if up.scale != scale:
         raise ConfigError(f"model {name} upscales x{up.scale}, but --scale is {scale}")
 

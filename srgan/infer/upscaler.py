@@ -175,7 +175,10 @@ class Upscaler:
 
     def _upscale_planes(self, planes: np.ndarray, out: np.ndarray, plan: _Plan, progress: Callable[[int], None] | None,
                         maxval: float) -> None:  # fmt: skip
-        """Model-upscale ``planes`` ((H, W, 3) float32 in [0, 1]) into ``out`` ((H*s, W*s, 1 or 3) view)."""
+        """Model-upscale integer ``planes`` ((H, W, 1 or 3)) into ``out`` ((H*s, W*s, same C) view).
+
+        Tiles are converted to float one at a time, so no float copy of the image is made.
+        """
         h, w = planes.shape[:2]
         s = self.scale
         tile = plan.tile if plan.tile > 0 else max(h, w)
@@ -185,7 +188,9 @@ class Upscaler:
                 y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
                 py0, px0 = max(0, y0 - pad), max(0, x0 - pad)
                 py1, px1 = min(h, y1 + pad), min(w, x1 + pad)
-                crop = np.ascontiguousarray(planes[py0:py1, px0:px1].transpose(2, 0, 1))
+                crop = planes[py0:py1, px0:px1].transpose(2, 0, 1).astype(np.float32) / maxval
+                if crop.shape[0] == 1:
+                    crop = np.repeat(crop, 3, axis=0)  # gray runs through the model as RGB
                 sr = self._run(torch.from_numpy(crop)[None])[0]  # (C, (py1-py0)*s, (px1-px0)*s)
                 core = sr[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
                 if out.shape[2] == 1:  # a gray image was run as RGB
@@ -245,11 +250,8 @@ class Upscaler:
     def _model_upscale(self, src: np.ndarray, dst: np.ndarray, maxval: float,
                        progress: Callable[[int], None] | None) -> None:  # fmt: skip
         """One- or three-plane ``src`` through the model into the matching view ``dst``."""
-        planes = src.astype(np.float32) / maxval
-        if planes.shape[2] == 1:
-            planes = np.repeat(planes, 3, axis=2)
         h, w = src.shape[:2]
-        self._with_oom_retry(lambda plan: self._upscale_planes(planes, dst, plan, progress, maxval), h, w)
+        self._with_oom_retry(lambda plan: self._upscale_planes(src, dst, plan, progress, maxval), h, w)
 
     def upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """``(1, 3, h, w)`` float in [0, 1] -> float ``(1, 3, h*s, w*s)`` (no rounding), for evaluation."""

@@ -1,0 +1,91 @@
+"""Ship a trained model: export weights from a run, measure them, write the metadata.
+
+    python tools/ship_model.py runs/srresnet-x4 --name srresnet-x4 --description "..."
+
+Takes the run's latest checkpoint (EMA weights when kept), writes weights/NAME.safetensors
+with the architecture, training metadata and the Y-PSNR/SSIM measured here on Set5, Set14
+and BSD100 (`srgan evaluate`'s default protocol), and writes the figures to
+benchmarks/results/NAME.json. The equivalent measurement from the command line is
+`srgan evaluate --data ../shared/data/Set5 ../shared/data/Set14 ../shared/data/BSD100
+--scale S --method NAME`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from common import data_dir, machine  # noqa: E402
+
+from srgan.archs import build_generator, save_generator  # noqa: E402
+from srgan.evaluate import evaluate  # noqa: E402
+from srgan.infer import _evaluate_method  # noqa: E402
+from srgan.io import atomic_write_bytes  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="run folder with checkpoints/latest.pt")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--description", default="")
+    ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "BSD100"])
+    args = ap.parse_args()
+
+    ckpt = torch.load(args.run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=True)
+    cfg = ckpt["config"]
+    model_cfg = dict(cfg["model"])
+    arch = model_cfg.pop("arch")
+    g = build_generator(arch, **model_cfg)
+    g.load_state_dict(ckpt.get("ema") or ckpt["g"])
+    g.eval()
+    out = REPO / "weights" / f"{args.name}.safetensors"
+    wall = None
+    metrics = args.run / "metrics.jsonl"
+    if metrics.is_file():
+        times = [json.loads(ln)["time"] for ln in metrics.read_text().splitlines() if ln.strip()]
+        wall = times[-1] - times[0] if len(times) > 1 else None
+    meta = {
+        "description": args.description,
+        "scale": model_cfg["scale"],
+        "stage": cfg["train"]["stage"],
+        "iterations": ckpt["iteration"],
+        "training_data": [Path(d).name for d in cfg["data"]["train_dirs"]],
+        "parameters": sum(p.numel() for p in g.parameters()),
+        "weights": "ema" if "ema" in ckpt else "raw",
+        "config": cfg,
+        "train_wall_seconds_logged": wall,
+    }
+    tmp = out.with_suffix(".tmp.safetensors")
+    save_generator(tmp, g, meta)  # measure the exact file we ship
+    root = data_dir()
+    scale = model_cfg["scale"]
+    method = _evaluate_method(str(tmp), scale, "cpu")
+    bench: dict[str, dict[str, float]] = {}
+    t0 = time.perf_counter()
+    for ds in args.datasets:
+        (res,), failures = evaluate(root / ds, [method], scale=scale, protocol="basicsr", progress=False)
+        if failures:
+            raise SystemExit(f"unreadable images in {ds}")
+        bench[ds] = {"psnr_y": round(res.psnr_y, 4), "ssim_y": round(res.ssim_y, 5), "n_images": res.n_images}
+    meta["benchmarks"] = {k: v["psnr_y"] for k, v in bench.items()}
+    meta["benchmarks_full"] = bench
+    save_generator(out, g, meta)
+    os.unlink(tmp)
+    record = {"model": args.name, "iterations": ckpt["iteration"], "benchmarks": bench, "protocol": "basicsr",
+              "eval_seconds": time.perf_counter() - t0, "machine": machine(),
+              "command": " ".join(["python", "tools/ship_model.py", *sys.argv[1:]])}  # fmt: skip
+    atomic_write_bytes(REPO / "benchmarks" / "results" / f"{args.name}.json", json.dumps(record, indent=2).encode())
+    print(json.dumps(record["benchmarks"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
