@@ -49,6 +49,12 @@ class ModelError(SrganError):
     """A model could not be found, loaded or run."""
 
 
+class Interrupted(SrganError):
+    """Ctrl-C / SIGTERM stopped a long job after its state was saved; it can be resumed."""
+
+    exit_code = 130
+
+
 class PartialFailure(SrganError):
     """A batch finished but some items failed; each was reported on its own."""
 

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import math
-import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,9 @@ from tqdm import tqdm
 from srgan.archs.cgan import SIZES, CondDiscriminator, CondGenerator
 from srgan.augment.dataset import scan_folder
 from srgan.augment.diffaug import diff_augment
-from srgan.errors import ConfigError, DataError, ModelError, SrganError
+from srgan.errors import ConfigError, DataError, Interrupted, ModelError, SrganError
 from srgan.io import atomic_write_bytes, load_image, write_image
+from srgan.signals import StopFlag
 
 __all__ = ["GanConfig", "GanInterrupted", "generate", "load_images", "train_gan"]
 
@@ -38,8 +38,7 @@ log = logging.getLogger(__name__)
 LOSSES = ("hinge", "ns", "wgan-gp")
 
 
-class GanInterrupted(SrganError):
-    exit_code = 130
+GanInterrupted = Interrupted
 
 
 @dataclass
@@ -156,14 +155,6 @@ def sample_grid(g: CondGenerator, classes: list[str], per_class: int, seed: int)
     return (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()[:, :, : g.hparams["channels"]]
 
 
-class _Stop:
-    def __init__(self) -> None:
-        self.flag = False
-
-    def __call__(self, *_a: object) -> None:
-        self.flag = True
-
-
 def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: bool = False,
               progress: bool = True) -> Path:  # fmt: skip
     """Train on SRC; checkpoints, samples and logs go to ``workdir``. Returns the checkpoint path."""
@@ -208,10 +199,8 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
 
     writer = SummaryWriter(str(work / "tb"))
     n = data.images.shape[0]
-    stop = _Stop()
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     bar = tqdm(total=cfg.steps, initial=step, desc="gan", unit="step", disable=not progress)
-    try:
+    with StopFlag() as stop:
         while step < cfg.steps:
             rng = _step_generator(cfg.seed, step)
             for _ in range(cfg.d_steps):
@@ -262,14 +251,13 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
                 writer.add_image("samples", torch.from_numpy(grid).permute(2, 0, 1), step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save()
-            if stop.flag:
+            if stop.set:
                 save()
+                bar.close()
+                writer.close()
                 raise GanInterrupted(f"stopped at step {step}; checkpoint saved, continue with --resume")
-    finally:
-        bar.close()
-        writer.close()
-        for s, h in old.items():
-            signal.signal(s, h)
+    bar.close()
+    writer.close()
     return ckpt_path
 
 

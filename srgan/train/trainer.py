@@ -9,20 +9,17 @@ batches an uninterrupted one would have seen, with any number of processes.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
 import logging
 import math
 import os
-import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -36,10 +33,11 @@ from tqdm import tqdm
 from srgan.archs import build_discriminator, build_generator, save_generator
 from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.degrade import DegradationConfig
-from srgan.errors import ConfigError, ModelError, SrganError
+from srgan.errors import ConfigError, Interrupted, ModelError, SrganError
 from srgan.evaluate import score_pair
 from srgan.io import array_to_tensor, atomic_write_bytes, tensor_to_array
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
+from srgan.signals import StopFlag
 from srgan.train.config import Config
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
@@ -49,10 +47,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "latest.pt"
 
 
-class TrainingInterrupted(SrganError):
-    """SIGINT/SIGTERM stopped training after a checkpoint was written."""
-
-    exit_code = 130
+TrainingInterrupted = Interrupted  # SIGINT/SIGTERM stopped training after a checkpoint was written
 
 
 @dataclass
@@ -112,27 +107,6 @@ def lr_lambda(cfg: Config) -> Callable[[int], float]:
 
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, DDP) else m
-
-
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag checked between iterations (restored on exit)."""
-
-    def __init__(self) -> None:
-        self.set = False
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, _frame: FrameType | None) -> None:
-        self.set = True
-
-    def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 class Trainer:
@@ -427,7 +401,7 @@ class Trainer:
                 if isinstance(v, float | int) and k not in ("iteration", "time"):
                     self.writer.add_scalar(k, v, record["iteration"])
 
-    def _stop_requested(self, flag: _StopFlag) -> bool:
+    def _stop_requested(self, flag: StopFlag) -> bool:
         if not self.dist.enabled:
             return flag.set
         t = torch.tensor([1.0 if flag.set else 0.0], device=self.device)
@@ -457,7 +431,7 @@ class Trainer:
             disable=not (self.progress and self.dist.is_main), dynamic_ncols=True,
         )  # fmt: skip
         t0, it0 = time.perf_counter(), self.iteration
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             for lr, hr in loader:
                 lr = lr.to(self.device, non_blocking=True)
                 hr = hr.to(self.device, non_blocking=True)
