@@ -122,6 +122,7 @@ class ImageScore:
     name: str
     psnr_y: float
     ssim_y: float
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,12 +136,15 @@ class DatasetResult:
     n_images: int = 0
     seconds: float = 0.0
     images: list[ImageScore] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)
 
     def finish(self) -> None:
         self.n_images = len(self.images)
         if self.images:
             self.psnr_y = float(np.mean([s.psnr_y for s in self.images]))
             self.ssim_y = float(np.mean([s.ssim_y for s in self.images]))
+            for key in self.images[0].extra:
+                self.extra[key] = float(np.mean([s.extra[key] for s in self.images]))
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -207,8 +211,13 @@ def evaluate(
     lr_dir: str | Path | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    extra: dict[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> tuple[list[DatasetResult], list[FileFailure]]:
-    """Score every method on one HR folder. Unreadable images are returned as failures."""
+    """Score every method on one HR folder. Unreadable images are returned as failures.
+
+    ``extra`` adds metrics computed on the uint8 (SR, HR) pair of each image (e.g. LPIPS);
+    their per-image values and means are reported beside PSNR and SSIM.
+    """
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -242,7 +251,8 @@ def evaluate(
             if sr.shape != hr.shape:
                 raise SrganError(f"method {method.name} returned {sr.shape} for HR {hr.shape} ({path.name})")
             p, s = score_pair(sr, hr, scale=scale, protocol=protocol, device=device)
-            res.images.append(ImageScore(path.name, p, s))
+            more = {k: fn(sr, hr) for k, fn in (extra or {}).items()}
+            res.images.append(ImageScore(path.name, p, s, more))
     for res in results:
         res.finish()
     return results, failures

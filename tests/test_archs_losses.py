@@ -120,3 +120,17 @@ def test_squeezenet_perceptual_with_real_weights(shared_weights, astronaut, chel
         1, 3, 1, 1
     )
     assert int(net.eval()(x).argmax()) in range(276, 294)  # the ImageNet cat family (281-285) and kin
+
+
+def test_lpips_squeeze_offline_orders_degradations(shared_weights, astronaut):
+    import cv2
+
+    from srgan.metrics.lpips import LPIPS
+
+    lp = LPIPS(shared_weights)
+    hr = astronaut[100:228, 150:278]
+    small = cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA)
+    mild = cv2.resize(cv2.resize(hr, (64, 64), interpolation=cv2.INTER_AREA), (128, 128), interpolation=cv2.INTER_CUBIC)
+    harsh = cv2.resize(small, (128, 128), interpolation=cv2.INTER_CUBIC)
+    assert lp.score_uint8(hr, hr) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < lp.score_uint8(mild, hr) < lp.score_uint8(harsh, hr)

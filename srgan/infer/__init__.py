@@ -15,12 +15,13 @@ __all__ = [
     "Upscaler",
     "list_models",
     "load_model",
+    "model_method",
     "resolve_device",
     "weights_dir",
 ]
 
 
-def _evaluate_method(name: str, scale: int, device: str) -> Method:
+def model_method(name: str, scale: int, device: str) -> Method:
     """Let ``srgan evaluate --method NAME|PATH`` score a model."""
     from pathlib import Path
 
@@ -54,4 +55,4 @@ def _evaluate_method(name: str, scale: int, device: str) -> Method:
     return Method(name, scale, run)
 
 
-register_model_resolver(_evaluate_method)
+register_model_resolver(model_method)
