@@ -1,0 +1,102 @@
+"""The augmenter on MNIST-small (50 train images per class) and CIFAR10-small (500 per class).
+
+    python benchmarks/augment_bench.py [--datasets mnist cifar] [--steps-mnist 3000] [--steps-cifar 10000]
+
+For each dataset: draw the training subset from train/ (fixed seed), train the GAN engine
+on it, generate synthetic images, run the classical engine, then the report (GAN-test
+accuracy, SqueezeNet FID/KID, downstream study on the test/ folder over 3 seeds). Records
+CPU cost: GAN training seconds per 1k steps and generation images/s. Work folders live in
+runs/augment_bench/ (resumable: rerun to continue an interrupted GAN). Writes
+benchmarks/results/augment_<dataset>.md|json and copies the sample grids beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
+
+from srgan.augment.classical import build_preset, run_classical
+from srgan.augment.gan import GanConfig, generate, train_gan
+from srgan.augment.report import ReportInputs, make_report
+from srgan.io import atomic_write_bytes, list_images
+
+SETS = {
+    "mnist": {"folder": "MNIST-small", "per_class": 50, "size": 32, "synth_per_class": 500, "classical": 10},
+    "cifar": {"folder": "CIFAR10-small", "per_class": 500, "size": 32, "synth_per_class": 500, "classical": 1},
+}
+
+
+def subset(src: Path, dst: Path, per_class: int, seed: int = 0) -> None:
+    """Copy ``per_class`` random images of each class (fixed seed) from src/<class>/ to dst/<class>/."""
+    if dst.exists():
+        return
+    rng = random.Random(seed)
+    for cls in sorted(d for d in src.iterdir() if d.is_dir()):
+        files = list_images(cls)
+        for f in rng.sample(files, per_class):
+            (dst / cls.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dst / cls.name / f.name)
+
+
+def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
+    spec = SETS[name]
+    root = data_dir() / spec["folder"]
+    work = REPO / "runs" / "augment_bench" / name
+    train_dir = work / "train"
+    subset(root / "train", train_dir, spec["per_class"])
+    cfg = GanConfig(size=spec["size"], steps=steps, batch_size=64, checkpoint_every=500, sample_every=1000)
+    previous = work / "gan" / "checkpoint.pt"
+    start = torch.load(previous, weights_only=True)["step"] if previous.is_file() else 0
+    t0 = time.perf_counter()
+    ckpt = train_gan(train_dir, work / "gan", cfg, resume=True)
+    gan_seconds = time.perf_counter() - t0
+    synth = work / "synth"
+    shutil.rmtree(synth, ignore_errors=True)
+    t0 = time.perf_counter()
+    counts = generate(ckpt, synth, per_class=spec["synth_per_class"])
+    gen_rate = sum(counts.values()) / (time.perf_counter() - t0)
+    classical = work / "classical"
+    run_classical(train_dir, classical, pipeline=build_preset("light" if name == "mnist" else "medium"),
+                  per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
+    res = make_report(ReportInputs(train_dir, synth, root / "test", classical), work / "report", size=spec["size"],
+                      steps=report_steps)  # fmt: skip
+    res["gan_steps"] = steps
+    res["gan_seconds_this_run"] = gan_seconds
+    res["gan_seconds_per_1k_steps"] = 1000 * gan_seconds / max(1, steps - start) if steps > start else None
+    res["generation_images_per_s"] = gen_rate
+    res["torch_threads"] = torch.get_num_threads()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar"])
+    ap.add_argument("--steps-mnist", type=int, default=3000)
+    ap.add_argument("--steps-cifar", type=int, default=10000)
+    ap.add_argument("--report-steps", type=int, default=1500, help="classifier steps per downstream run")
+    args = ap.parse_args()
+    m = machine()
+    for name in args.datasets:
+        steps = args.steps_mnist if name == "mnist" else args.steps_cifar
+        res = run(name, steps, args.report_steps)
+        res.update(command=command_line(), machine=m)
+        atomic_write_bytes(RESULTS / f"augment_{name}.json", json.dumps(res, indent=2).encode())
+        report = (REPO / "runs" / "augment_bench" / name / "report" / "report.md").read_text()
+        header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
+                  f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
+                  f"generation {res['generation_images_per_s']:.0f} images/s.", ""]  # fmt: skip
+        atomic_write_bytes(RESULTS / f"augment_{name}.md", ("\n".join(header) + "\n" + report).encode())
+        for grid in (REPO / "runs" / "augment_bench" / name / "report").glob("samples_*.png"):
+            shutil.copy2(grid, RESULTS / f"augment_{name}_{grid.name}")
+        print(report, flush=True)
+
+
+if __name__ == "__main__":
+    main()
