@@ -59,8 +59,8 @@ def main() -> None:
             for (name, s), vals in PUBLISHED.items():
                 if s == scale and ds in vals:
                     p, q = vals[ds]
-                    rows.append({"dataset": ds, "scale": scale, "method": name, "psnr_y": p, "ssim_y": q,
-                                 "lpips": None, "seconds": None, "published": True})  # fmt: skip
+                    rows.append({"dataset": ds, "scale": scale, "method": f"{name} (published)", "psnr_y": p,
+                                 "ssim_y": q, "lpips": None, "seconds": None, "published": True})  # fmt: skip
             print(f"done {ds} x{scale}", flush=True)
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "protocol": "basicsr",
@@ -91,8 +91,7 @@ def main() -> None:
                     cells.append(f"{r['psnr_y']:.2f}{ssim}")
                 else:
                     cells.append(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f} / {r['lpips']:.4f}")
-            pub = any(x["published"] for x in rows if x["method"] == name)
-            lines.append(f"| {name}{' *(published)*' if pub else ''} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     atomic_write_bytes(RESULTS / "quality.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 

@@ -112,9 +112,9 @@ def resolve_method(name: str, scale: int, device: str = "cpu") -> Method:
         return _classical(name, scale)
     with contextlib.suppress(ImportError):
         import srgan.infer  # noqa: F401  (registers the model resolver)
-    for resolver in _model_resolver:
-        return resolver(name, scale, device)
-    raise ConfigError(f"unknown method {name!r}; available: {', '.join(CLASSICAL_METHODS)}")
+    if not _model_resolver:
+        raise ConfigError(f"unknown method {name!r}; available: {', '.join(CLASSICAL_METHODS)}")
+    return _model_resolver[-1](name, scale, device)
 
 
 @dataclass
