@@ -28,7 +28,7 @@ from common import data_dir, machine  # noqa: E402
 
 from srgan.archs import build_generator, save_generator  # noqa: E402
 from srgan.evaluate import evaluate  # noqa: E402
-from srgan.infer import _evaluate_method  # noqa: E402
+from srgan.infer import model_method  # noqa: E402
 from srgan.io import atomic_write_bytes  # noqa: E402
 
 
@@ -68,7 +68,7 @@ def main() -> None:
     save_generator(tmp, g, meta)  # measure the exact file we ship
     root = data_dir()
     scale = model_cfg["scale"]
-    method = _evaluate_method(str(tmp), scale, "cpu")
+    method = model_method(str(tmp), scale, "cpu")
     bench: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
     for ds in args.datasets:
