@@ -536,6 +536,12 @@ def _png_stream(f: io.BufferedWriter, a: np.ndarray, meta: ImageMeta | None, lev
     f.write(_png_chunk(b"IEND", b""))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write_with(path: Path, writer: Callable[[io.BufferedWriter], None]) -> None:
     """Like :func:`atomic_write_bytes`, with ``writer`` streaming into the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -546,6 +552,9 @@ def _atomic_write_with(path: Path, writer: Callable[[io.BufferedWriter], None]) 
             writer(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have,
+        # or keep the mode of the file being replaced.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

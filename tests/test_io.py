@@ -257,3 +257,18 @@ def test_streamed_png_for_large_images_round_trips(tmp_path, astronaut, logo, ca
             im.verify()  # checks every chunk CRC
     write_image(tmp_path / "big.tif", astronaut16_like := (astronaut[:64, :64].astype(np.uint16) * 257))
     np.testing.assert_array_equal(read_image(tmp_path / "big.tif"), astronaut16_like)
+
+
+def test_written_files_get_normal_permissions(tmp_path, astronaut):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_image(tmp_path / "a.png", astronaut[:16, :16])
+        assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o644
+        os.chmod(tmp_path / "a.png", 0o640)
+        write_image(tmp_path / "a.png", astronaut[:20, :20])  # replacing keeps the file's mode
+        assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
