@@ -30,6 +30,7 @@ from srgan.augment.diffaug import diff_augment
 from srgan.errors import ConfigError, DataError, Interrupted, ModelError, SrganError
 from srgan.io import atomic_write_bytes, load_image, write_image
 from srgan.signals import StopFlag
+from srgan.train.ema import ema_update
 
 __all__ = ["GanConfig", "GanInterrupted", "generate", "load_images", "train_gan"]
 
@@ -230,10 +231,7 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
             opt_g.step()
             for p in d.parameters():
                 p.requires_grad_(True)
-            with torch.no_grad():
-                torch._foreach_lerp_(list(g_ema.parameters()), list(g.parameters()), 1 - cfg.ema_decay)
-                for be, b in zip(g_ema.buffers(), g.buffers(), strict=True):
-                    be.copy_(b)
+            ema_update(g_ema, g, cfg.ema_decay)
             step += 1
             bar.update(1)
             ld, lg = float(loss_d.detach()), float(loss_g.detach())

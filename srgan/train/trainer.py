@@ -39,6 +39,7 @@ from srgan.io import array_to_tensor, atomic_write_bytes, tensor_to_array
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
 from srgan.signals import StopFlag
 from srgan.train.config import Config
+from srgan.train.ema import ema_update
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
 
@@ -308,13 +309,7 @@ class Trainer:
     def _update_ema(self) -> None:
         if self.ema is None:
             return
-        decay = self.cfg.train.ema_decay
-        src = _unwrap(self.g)
-        with torch.no_grad():
-            ema_p = list(self.ema.parameters())
-            torch._foreach_lerp_(ema_p, [p.detach() for p in src.parameters()], 1.0 - decay)
-            for b_ema, b in zip(self.ema.buffers(), src.buffers(), strict=True):
-                b_ema.copy_(b)
+        ema_update(self.ema, _unwrap(self.g), self.cfg.train.ema_decay)
 
     def _step_opt(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: Any) -> None:
         opt.zero_grad(set_to_none=True)
