@@ -28,8 +28,22 @@ from srgan.augment.report import ReportInputs, make_report
 from srgan.io import atomic_write_bytes, list_images
 
 SETS = {
-    "mnist": {"folder": "MNIST-small", "per_class": 50, "size": 32, "synth_per_class": 500, "classical": 10},
-    "cifar": {"folder": "CIFAR10-small", "per_class": 500, "size": 32, "synth_per_class": 500, "classical": 1},
+    "mnist": {
+        "folder": "MNIST-small",
+        "per_class": 50,
+        "size": 32,
+        "synth_per_class": 500,
+        "classical": 10,
+        "width": 32,
+    },
+    "cifar": {
+        "folder": "CIFAR10-small",
+        "per_class": 500,
+        "size": 32,
+        "synth_per_class": 500,
+        "classical": 1,
+        "width": 32,
+    },
 }
 
 
@@ -51,7 +65,15 @@ def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
     work = REPO / "runs" / "augment_bench" / name
     train_dir = work / "train"
     subset(root / "train", train_dir, spec["per_class"])
-    cfg = GanConfig(size=spec["size"], steps=steps, batch_size=64, checkpoint_every=500, sample_every=1000)
+    cfg = GanConfig(
+        size=spec["size"],
+        steps=steps,
+        batch_size=64,
+        g_base=spec["width"],
+        d_base=spec["width"],
+        checkpoint_every=250,
+        sample_every=1000,
+    )
     previous = work / "gan" / "checkpoint.pt"
     start = torch.load(previous, weights_only=True)["step"] if previous.is_file() else 0
     t0 = time.perf_counter()
@@ -78,8 +100,8 @@ def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar"])
-    ap.add_argument("--steps-mnist", type=int, default=3000)
-    ap.add_argument("--steps-cifar", type=int, default=10000)
+    ap.add_argument("--steps-mnist", type=int, default=2000)
+    ap.add_argument("--steps-cifar", type=int, default=8000)
     ap.add_argument("--report-steps", type=int, default=1500, help="classifier steps per downstream run")
     args = ap.parse_args()
     m = machine()

@@ -315,6 +315,12 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--steps", type=int, default=5000)
     g.add_argument("--per-class", type=int, default=100, help="synthetic images written per class")
     g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument(
+        "--width",
+        type=int,
+        default=64,
+        help="base channel count of G and D (64: DCGAN's; 32 trains about 4x faster on a CPU)",
+    )
     g.add_argument("--gan-loss", choices=("hinge", "ns", "wgan-gp"), default="hinge")
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
@@ -368,7 +374,15 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: the output must not be inside the source folder")
     if not args.resume:
         prepare_output(out, overwrite=args.overwrite)
-    cfg = GanConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, loss=args.gan_loss, seed=args.seed)
+    cfg = GanConfig(
+        size=args.size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        loss=args.gan_loss,
+        seed=args.seed,
+        g_base=args.width,
+        d_base=args.width,
+    )
     ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, progress=not args.no_progress)
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       progress=not args.no_progress)  # fmt: skip

@@ -120,7 +120,8 @@ def test_gan_cli_with_upscale_and_generate(labelled, tmp_path, monkeypatch):
     save_generator(tmp_path / "up2.safetensors", SRResNet(scale=2, num_feat=8, num_blocks=1).eval(), {"scale": 2})
     out = tmp_path / "gan_out"
     assert main(["augment", str(labelled), str(out), "--engine", "gan", "--steps", "3", "--batch-size", "8",
-                 "--per-class", "2", "--upscale", str(tmp_path / "up2.safetensors"), "--no-progress"]) == 0  # fmt: skip
+                 "--width", "16", "--per-class", "2", "--upscale", str(tmp_path / "up2.safetensors"),
+                 "--no-progress"]) == 0  # fmt: skip
     assert read_image(out / "cat" / "gan_00000.png").shape == (64, 64, 3)
     assert main(["augment", "generate", str(out / ".gan" / "checkpoint.pt"), str(tmp_path / "regen"),
                  "--per-class", "3", "--no-progress"]) == 0  # fmt: skip

@@ -71,6 +71,8 @@ class GanConfig:
             raise ConfigError(f"--gan-loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.steps < 1 or self.batch_size < 2 or self.d_steps < 1:
             raise ConfigError("steps, batch size (>= 2) and d_steps must be positive")
+        if self.g_base < 1 or self.d_base < 1:
+            raise ConfigError(f"--width must be positive, got {min(self.g_base, self.d_base)}")
         diff_augment(torch.zeros(1, 1, 8, 8), self.diffaug)  # validates the policy names
 
 
