@@ -1,80 +1,123 @@
 """Which generator size gives the best Set5 PSNR for the same CPU time? (equal wall-clock budget)
 
-    python benchmarks/size_sweep.py [--minutes 10]
+    python benchmarks/size_sweep.py [--minutes 10] [--arms 32x8 48x12 64x16] [--threads 2]
 
-Each candidate trains the srresnet-x4 recipe (L1, T91 + BSD200, batch 16 x 128px, cosine
-schedule) for a number of iterations that fills the same wall-clock budget on this machine
-(measured throughput x budget), then its EMA-free weights are scored on Set5 x4 (basicsr
-protocol). A proxy for "a few hours" of training: it favours small models slightly.
-Writes benchmarks/results/size_sweep.md and .json.
+Each arm trains the srresnet-x4 recipe (L1, T91 + BSD200, batch 16 x 128px, cosine
+schedule, no EMA) at one size for the number of iterations that fills the same wall-clock
+budget on this machine: the throughput is probed once with 2 threads on a quiet machine and
+recorded in the arm's plan.json, so the iteration count stays fixed however the run is
+interrupted. Arms live in runs/size_sweep/<minutes>m/<arm>/ and resume from their checkpoint
+when the script is rerun (long budgets span several sessions; arms may run one at a time,
+or side by side with --threads 1). Set5 is scored along the way (the curve) and at the end.
+Writes benchmarks/results/size_sweep_<minutes>m.md and .json with every finished arm.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
+import torch
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
+from srgan.archs import SRResNet
 from srgan.evaluate import evaluate
 from srgan.infer import model_method
 from srgan.io import atomic_write_bytes
 from srgan.train import load_config, train
 from srgan.train.trainer import Trainer
 
-CANDIDATES = [(32, 8), (48, 12), (64, 16)]
+ARMS = {"32x8": (32, 8), "48x12": (48, 12), "64x16": (64, 16)}
+CONFIG = REPO / "configs" / "srresnet-x4.toml"
+
+
+def _sets(feat: int, blocks: int) -> list[str]:
+    return [f"model.num_feat={feat}", f"model.num_blocks={blocks}", "train.ema_decay=0", "train.warmup=50"]
+
+
+def _probe(feat: int, blocks: int, work: Path) -> float:
+    """Iterations per second with 2 threads (a few steps after one warm-up step)."""
+    cfg = load_config(CONFIG, [*_sets(feat, blocks), 'val.dir=""', "train.threads=2"])
+    probe = Trainer(cfg, work / "probe", progress=False)
+    loader = iter(torch.utils.data.DataLoader(probe.dataset, batch_size=16, sampler=range(0, 16 * 8)))
+    probe.train_step(*next(loader))
+    t0 = time.perf_counter()
+    for _ in range(6):
+        probe.train_step(*next(loader))
+    return 6 / (time.perf_counter() - t0)
+
+
+def run_arm(name: str, minutes: float, work: Path, threads: int, curve_points: int) -> dict[str, object]:
+    feat, blocks = ARMS[name]
+    arm = work / name
+    plan_path = arm / "plan.json"
+    if plan_path.is_file():
+        plan = json.loads(plan_path.read_text())
+    else:
+        rate = _probe(feat, blocks, arm)
+        plan = {"it_per_s": rate, "iterations": max(100, int(rate * minutes * 60))}
+        arm.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(plan_path, json.dumps(plan).encode())
+    iters = int(plan["iterations"])
+    val_every = max(100, iters // curve_points)
+    cfg = load_config(CONFIG, [*_sets(feat, blocks), f"train.iterations={iters}", f"train.threads={threads}",
+                               f"val.dir={json.dumps(str(data_dir() / 'Set5'))}", f"val.every={val_every}",
+                               f"train.checkpoint_every={max(100, iters // 40)}"])  # fmt: skip
+    resume = (arm / "run" / "checkpoints" / "latest.pt").is_file()
+    t0 = time.perf_counter()
+    res = train(cfg, arm / "run", resume=resume, progress=False)
+    methods = [model_method(res["weights"], 4, "cpu")]
+    scores = {}
+    for ds in ("Set5", "Set14"):
+        (ev,), _ = evaluate(data_dir() / ds, methods, scale=4, progress=False)
+        scores[ds] = (ev.psnr_y, ev.ssim_y)
+    curve = [(r["iteration"], r["val_psnr_y"]) for r in map(json.loads, (arm / "run" / "metrics.jsonl").open())
+             if "val_psnr_y" in r]  # fmt: skip
+    params = sum(p.numel() for p in SRResNet(scale=4, num_feat=feat, num_blocks=blocks, upsampler="light").parameters())
+    return {"arm": name, "num_feat": feat, "num_blocks": blocks, "parameters": params, "it_per_s": plan["it_per_s"],
+            "iterations": iters, "seconds_this_run": time.perf_counter() - t0, "set5_psnr_y": scores["Set5"][0],
+            "set5_ssim_y": scores["Set5"][1], "set14_psnr_y": scores["Set14"][0], "curve": curve}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per arm (2 threads, quiet machine)")
+    ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads while training (1 to run arms side by side)")
+    ap.add_argument("--curve-points", type=int, default=8, help="Set5 evaluations along each run")
     args = ap.parse_args()
-    root = data_dir()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for feat, blocks in CANDIDATES:
-            sets = [f"model.num_feat={feat}", f"model.num_blocks={blocks}", 'val.dir=""', "train.ema_decay=0",
-                    "train.warmup=50", "train.checkpoint_every=100000"]  # fmt: skip
-            # Throughput first (a few steps), then the iteration count that fills the budget.
-            probe = Trainer(load_config(REPO / "configs" / "srresnet-x4.toml", sets), Path(tmp) / "probe",
-                            progress=False)  # fmt: skip
-            import torch
-
-            loader = iter(torch.utils.data.DataLoader(probe.dataset, batch_size=16, sampler=range(0, 16 * 8)))
-            probe.train_step(*next(loader))
-            t0 = time.perf_counter()
-            for _ in range(6):
-                probe.train_step(*next(loader))
-            rate = 6 / (time.perf_counter() - t0)
-            iters = max(100, int(rate * args.minutes * 60))
-            cfg = load_config(REPO / "configs" / "srresnet-x4.toml", [*sets, f"train.iterations={iters}"])
-            t0 = time.perf_counter()
-            res = train(cfg, Path(tmp) / f"f{feat}b{blocks}", progress=False)
-            wall = time.perf_counter() - t0
-            (ev,), _ = evaluate(root / "Set5", [model_method(res["weights"], 4, "cpu")], scale=4, progress=False)
-            params = sum(p.numel() for p in probe.g.parameters())
-            rows.append({"num_feat": feat, "num_blocks": blocks, "parameters": params, "it_per_s": rate,
-                         "iterations": iters, "train_seconds": wall, "set5_psnr_y": ev.psnr_y,
-                         "set5_ssim_y": ev.ssim_y})  # fmt: skip
-            print(rows[-1], flush=True)
+    tag = f"{args.minutes:g}m"
+    work = REPO / "runs" / "size_sweep" / tag
+    out_json = RESULTS / f"size_sweep_{tag}.json"
+    done = {r["arm"]: r for r in json.loads(out_json.read_text())["rows"] if "arm" in r} if out_json.is_file() else {}
+    for name in args.arms:
+        done[name] = run_arm(name, args.minutes, work, args.threads, args.curve_points)
+        print(json.dumps(done[name]), flush=True)
+    rows = [done[a] for a in ARMS if a in done]
     m = machine()
     record = {"command": command_line(), "machine": m, "minutes": args.minutes, "rows": rows}
-    atomic_write_bytes(RESULTS / "size_sweep.json", json.dumps(record, indent=2).encode())
+    atomic_write_bytes(out_json, json.dumps(record, indent=2).encode())
     lines = [
-        f"# Generator size at equal CPU time ({args.minutes:g} minutes of training each, x4)",
+        f"# Generator size at equal CPU time ({args.minutes:g} minutes of 2-thread training each, x4)",
         "",
         f"Command: `{command_line()}`  ",
         f"Machine: {machine_markdown(m)}",
         "",
-        "| num_feat x blocks | parameters | iterations/s | iterations | Set5 x4 PSNR-Y | SSIM-Y |",
+        "Iterations = probed iterations/s x budget, so every arm gets the same CPU time; no EMA; the cosine",
+        "schedule ends at each arm's last iteration. PSNR-Y / SSIM-Y with the basicsr protocol.",
+        "",
+        "| num_feat x blocks | parameters | iterations/s | iterations | Set5 x4 | Set14 x4 PSNR-Y |",
         "|---|---:|---:|---:|---:|---:|",
         *[f"| {r['num_feat']} x {r['num_blocks']} | {r['parameters']:,} | {r['it_per_s']:.2f} | {r['iterations']} "
-          f"| {r['set5_psnr_y']:.2f} | {r['set5_ssim_y']:.4f} |" for r in rows],
+          f"| {r['set5_psnr_y']:.2f} / {r['set5_ssim_y']:.4f} | {r['set14_psnr_y']:.2f} |" for r in rows],
+        "",
+        "Set5 PSNR-Y along the way (iteration: dB):",
+        "",
+        *[f"- {r['arm']}: " + ", ".join(f"{i}: {p:.2f}" for i, p in r["curve"]) for r in rows],
     ]  # fmt: skip
-    atomic_write_bytes(RESULTS / "size_sweep.md", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(RESULTS / f"size_sweep_{tag}.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 
