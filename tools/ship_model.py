@@ -4,7 +4,7 @@
 
 Takes the run's latest checkpoint (EMA weights when kept), writes weights/NAME.safetensors
 with the architecture, training metadata and the Y-PSNR/SSIM measured here on Set5, Set14
-and BSD100 (`srgan evaluate`'s default protocol), and writes the figures to
+and BSD100 (`srgan evaluate`'s default protocol; LPIPS-SqueezeNet too), and writes the figures to
 benchmarks/results/NAME.json. The equivalent measurement from the command line is
 `srgan evaluate --data ../shared/data/Set5 ../shared/data/Set14 ../shared/data/BSD100
 --scale S --method NAME`.
@@ -30,6 +30,7 @@ from srgan.archs import build_generator, save_generator  # noqa: E402
 from srgan.evaluate import evaluate  # noqa: E402
 from srgan.infer import model_method  # noqa: E402
 from srgan.io import atomic_write_bytes  # noqa: E402
+from srgan.metrics.lpips import LPIPS  # noqa: E402
 
 
 def main() -> None:
@@ -70,12 +71,15 @@ def main() -> None:
     scale = model_cfg["scale"]
     method = model_method(str(tmp), scale, "cpu")
     bench: dict[str, dict[str, float]] = {}
+    lp = LPIPS()
     t0 = time.perf_counter()
     for ds in args.datasets:
-        (res,), failures = evaluate(root / ds, [method], scale=scale, protocol="basicsr", progress=False)
+        (res,), failures = evaluate(root / ds, [method], scale=scale, protocol="basicsr", progress=False,
+                                    extra={"lpips": lp.score_uint8})  # fmt: skip
         if failures:
             raise SystemExit(f"unreadable images in {ds}")
-        bench[ds] = {"psnr_y": round(res.psnr_y, 4), "ssim_y": round(res.ssim_y, 5), "n_images": res.n_images}
+        bench[ds] = {"psnr_y": round(res.psnr_y, 4), "ssim_y": round(res.ssim_y, 5),
+                     "lpips": round(res.extra["lpips"], 5), "n_images": res.n_images}  # fmt: skip
     meta["benchmarks"] = {k: v["psnr_y"] for k, v in bench.items()}
     meta["benchmarks_full"] = bench
     save_generator(out, g, meta)
