@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Regenerate every figure in README.md and benchmarks/results/ (CPU; about an hour on 2 cores).
+# Regenerate every figure in README.md and benchmarks/results/ (CPU; about an hour on 2 cores,
+# plus the augmenter study). Not here because they train for hours: size_sweep.py (issue 3's
+# size choice) and the model trainings themselves (see weights/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 python baseline.py
 python quality.py
 python speed.py
+python speed_work.py
+python crops.py
 python eval_speed.py
 python train_speed.py
 python large_image.py
+python augment_bench.py
 python plot.py

@@ -3,8 +3,9 @@
 Generator: DCGAN's transposed-conv + BatchNorm + ReLU stack, with class-conditional
 BatchNorm (a learned gain and bias per class, Dumoulin et al.) and the class embedding
 concatenated to the noise. Discriminator: DCGAN's strided conv + LeakyReLU stack with
-spectral norm, and projection conditioning (Miyato & Koyama 2018): the class embedding's
-dot product with the pooled features is added to the logit.
+spectral norm, a minibatch standard-deviation feature (Karras et al. 2018) so that a
+generator that ignores its noise is easy to spot, and projection conditioning (Miyato &
+Koyama 2018): the class embedding's dot product with the pooled features is added to the logit.
 Images are ``(B, C, S, S)`` in [-1, 1] with S in 32, 64, 128.
 """
 
@@ -84,11 +85,25 @@ class CondDiscriminator(nn.Module):
                        sn(nn.Conv2d(nxt, nxt, 3, padding=1)), nn.LeakyReLU(0.1, inplace=True)]  # fmt: skip
             ch = nxt
         self.features = nn.Sequential(*layers)
+        self.final = nn.Sequential(sn(nn.Conv2d(ch + 1, ch, 3, padding=1)), nn.LeakyReLU(0.1, inplace=True))
         self.linear = sn(nn.Linear(ch, 1))
         self.embed = sn(nn.Embedding(num_classes, ch))
         self.hparams = {"num_classes": num_classes, "img_size": img_size, "channels": channels, "base": base,
                         "spectral_norm": spectral_norm}  # fmt: skip
 
+    @staticmethod
+    def _minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+        """Append the mean standard deviation over groups of samples as one constant feature map."""
+        b, c, hh, ww = h.shape
+        g = min(group, b)
+        while b % g:
+            g -= 1
+        if g < 2:  # a single image: no spread to measure
+            return torch.cat([h, h.new_zeros(b, 1, hh, ww)], dim=1)
+        std = h.view(g, b // g, c, hh, ww).float().var(dim=0, unbiased=False).add(1e-8).sqrt()
+        std = std.mean(dim=(1, 2, 3)).to(h.dtype)  # (b // g,)
+        return torch.cat([h, std.repeat(g)[:, None, None, None].expand(b, 1, hh, ww)], dim=1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # -> (B,) logits
-        h = self.features(x).sum(dim=(2, 3))  # global sum pooling
+        h = self.final(self._minibatch_std(self.features(x))).sum(dim=(2, 3))  # global sum pooling
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)

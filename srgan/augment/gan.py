@@ -51,8 +51,8 @@ class GanConfig:
     g_base: int = 64
     d_base: int = 64
     loss: str = "hinge"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float = 1e-4  # two time-scale update rule (SAGAN / BigGAN): a faster D with one D step per G step
+    lr_d: float = 4e-4
     betas: tuple[float, float] = (0.0, 0.9)
     d_steps: int = 1
     diffaug: str = "color,translation,cutout"
@@ -233,7 +233,9 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
             opt_g.step()
             for p in d.parameters():
                 p.requires_grad_(True)
-            ema_update(g_ema, g, cfg.ema_decay)
+            # EMA warm-up ((1 + t) / (10 + t), as TensorFlow's num_updates): a short run's EMA
+            # would otherwise still hold a blend of the random initial weights.
+            ema_update(g_ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))
             step += 1
             bar.update(1)
             ld, lg = float(loss_d.detach()), float(loss_g.detach())
