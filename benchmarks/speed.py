@@ -43,8 +43,9 @@ def _build(name: str, device: str):  # returns a callable (B,3,h,w) float -> out
         from srgan.infer import load_model
 
         m = load_model(name.split(":", 1)[1], device="cpu")
-        module = m.module.to(device).eval()
-        return module, f"srgan {m.name}, {sum(p.numel() for p in module.parameters()):,} params"
+        m.module.to(device).eval()
+        # The LoadedModel itself, so the timing includes what `srgan upscale` does (channels_last).
+        return m, f"srgan {m.name}, {sum(p.numel() for p in m.module.parameters()):,} params"
     if name == "RRDBNet":
         from spandrel.architectures.ESRGAN import ESRGAN
 
@@ -92,7 +93,7 @@ def child(name: str, size: int, device: str, precision: str, max_runs: int) -> d
     else:
         module, desc = _build(name, device)
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-        module = module.to(dtype)
+        getattr(module, "module", module).to(dtype)
         x = torch.from_numpy(img.transpose(2, 0, 1).copy()).to(device, dtype)[None] / 255.0
         base = _rss_mb()
         if device.startswith("cuda"):

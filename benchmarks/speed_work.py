@@ -40,7 +40,10 @@ def _time(fn: Callable[[], object], runs: int) -> tuple[float, float]:
 
 
 def model_variants(name: str, size: int, runs: int) -> list[dict[str, object]]:
-    module = load_model(name, device="cpu").module.eval()
+    def nchw() -> torch.nn.Module:  # the model in plain NCHW (load_model itself returns channels_last)
+        return load_model(name, device="cpu").module.eval().to(memory_format=torch.contiguous_format)
+
+    module = nchw()
     img = skimage.data.astronaut()[100 : 100 + size, 120 : 120 + size]
     x = torch.from_numpy(img.transpose(2, 0, 1).copy()).float()[None] / 255.0
     with torch.inference_mode():
@@ -68,13 +71,13 @@ def model_variants(name: str, size: int, runs: int) -> list[dict[str, object]]:
 
     record("baseline (NCHW)", lambda: module(x))
     record("baseline, 1 thread", lambda: module(x), threads=1)
-    cl_module = load_model(name, device="cpu").module.eval().to(memory_format=torch.channels_last)
+    cl_module = nchw().to(memory_format=torch.channels_last)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     record("channels_last", lambda: cl_module(x_cl))
     with torch.inference_mode():
         traced = torch.jit.freeze(torch.jit.trace(module, x))
     record("TorchScript trace + freeze", lambda: traced(x))
-    compiled = torch.compile(load_model(name, device="cpu").module.eval(), dynamic=False)
+    compiled = torch.compile(nchw(), dynamic=False)
     record("torch.compile (inductor)", lambda: compiled(x))
     return rows
 
@@ -94,12 +97,12 @@ def tile_variants(name: str, runs: int) -> list[dict[str, object]]:
                      "out_megapixels_per_s": 2048**2 / 1e6 / med,
                      "max_abs_diff_vs_baseline": int(np.abs(out.astype(int) - base.astype(int)).max())})  # fmt: skip
         print(rows[-1], flush=True)
-    module = load_model(name, device="cpu").module.eval()
-    pad = load_model(name, device="cpu").context
+    loaded = load_model(name, device="cpu")  # channels_last, as the Upscaler runs it
+    module, pad = loaded.module.eval(), loaded.context
     side = 128 + 2 * pad
     x = torch.from_numpy(img[:side, :side].transpose(2, 0, 1).copy()).float()[None] / 255.0
-    tiles = x.expand(16, -1, -1, -1).contiguous()
-    for label, fn in [("16 tiles one by one", lambda: [module(t[None]) for t in tiles]),
+    tiles = x.expand(16, -1, -1, -1).contiguous(memory_format=torch.channels_last)
+    for label, fn in [("16 tiles one by one", lambda: [module(tiles[i : i + 1]) for i in range(16)]),
                       ("16 tiles in batches of 4", lambda: [module(b) for b in tiles.split(4)])]:  # fmt: skip
         with torch.inference_mode():
             med, _ = _time(fn, max(2, runs // 2))

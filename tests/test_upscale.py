@@ -50,6 +50,16 @@ def test_tiled_equals_untiled(model_x4, astronaut, tile):
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
 
 
+def test_channels_last_matches_plain_nchw(model_x4, astronaut):
+    """Our generators run in channels_last (the CPU speed-up); the numbers must not change."""
+    loaded = load_model(model_x4)
+    assert loaded.channels_last and loaded.module.head.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.from_numpy(astronaut[100:164, 120:200].transpose(2, 0, 1).copy()).float()[None] / 255.0
+    plain = load_model(model_x4).module.to(memory_format=torch.contiguous_format)
+    with torch.inference_mode():
+        assert torch.allclose(loaded(x), plain(x), atol=1e-5)
+
+
 def test_tiled_equals_untiled_16bit_and_alpha(model_x2, astronaut16, logo):
     for img in (astronaut16[:90, :77], logo[100:171, 150:233]):
         whole = Upscaler(model_x2, device="cpu", tile=0, alpha="model").upscale(img)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def export_onnx(model_name: str | Path, output: str | Path, *, opset: int = 18) -> Path:
     """Export a model to ONNX (input ``lr`` ``(N, 3, H, W)`` in [0, 1], output ``sr``); written atomically."""
     loaded = load_model(model_name, device="cpu")
-    module = loaded.module.float().eval()
+    module = loaded.module.float().eval().to(memory_format=torch.contiguous_format)  # NCHW for export
     h = torch.export.Dim("height", min=8, max=16384)
     w = torch.export.Dim("width", min=8, max=16384)
     example = torch.rand(1, loaded.in_channels, 64, 48)

@@ -89,8 +89,13 @@ class LoadedModel:
     metadata: dict[str, str] = field(default_factory=dict)
     run: Callable[[torch.Tensor], torch.Tensor] | None = None
     tileable: bool = True
+    #: Run in channels_last (NHWC) memory format: oneDNN's fast path for our all-conv generators
+    #: (+17 % at 128 px, +69 % at 256 px LR on a 2-core CPU; benchmarks/results/speed_work.md).
+    channels_last: bool = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.run(x) if self.run is not None else self.module(x)
 
     @property
@@ -124,9 +129,10 @@ def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu") 
         meta = read_metadata(path)
         if "srgan_arch" in meta:
             module, meta = load_generator(path, device=device)
+            module = module.to(memory_format=torch.channels_last)
             hp = module.hparams  # type: ignore[attr-defined]
             return LoadedModel(name, module, int(hp["scale"]), int(hp["in_ch"]), True, True,
-                               _srgan_context(module), 1, meta)  # fmt: skip
+                               _srgan_context(module), 1, meta, channels_last=True)  # fmt: skip
     return _load_spandrel(name, path, device)
 
 
