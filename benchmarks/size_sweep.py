@@ -1,6 +1,6 @@
 """Which generator size gives the best Set5 PSNR for the same CPU time? (equal wall-clock budget)
 
-    python benchmarks/size_sweep.py [--minutes 10] [--arms 32x8 48x12 64x16] [--threads 2]
+    python benchmarks/size_sweep.py [--minutes 10] [--arms 32x8 48x12 64x16] [--threads 2] [--plan-only]
 
 Each arm trains the srresnet-x4 recipe (L1, T91 + BSD200, batch 16 x 128px, cosine
 schedule, no EMA) at one size for the number of iterations that fills the same wall-clock
@@ -49,17 +49,22 @@ def _probe(feat: int, blocks: int, work: Path) -> float:
     return 6 / (time.perf_counter() - t0)
 
 
+def _plan(name: str, minutes: float, work: Path) -> dict[str, float]:
+    """The arm's fixed plan: read from plan.json, or probed now (on a quiet machine) and recorded."""
+    plan_path = work / name / "plan.json"
+    if plan_path.is_file():
+        return json.loads(plan_path.read_text())
+    rate = _probe(*ARMS[name], work / name)
+    plan = {"it_per_s": rate, "iterations": max(100, int(rate * minutes * 60))}
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(plan_path, json.dumps(plan).encode())
+    return plan
+
+
 def run_arm(name: str, minutes: float, work: Path, threads: int, curve_points: int) -> dict[str, object]:
     feat, blocks = ARMS[name]
     arm = work / name
-    plan_path = arm / "plan.json"
-    if plan_path.is_file():
-        plan = json.loads(plan_path.read_text())
-    else:
-        rate = _probe(feat, blocks, arm)
-        plan = {"it_per_s": rate, "iterations": max(100, int(rate * minutes * 60))}
-        arm.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(plan_path, json.dumps(plan).encode())
+    plan = _plan(name, minutes, work)
     iters = int(plan["iterations"])
     val_every = max(100, iters // curve_points)
     cfg = load_config(CONFIG, [*_sets(feat, blocks), f"train.iterations={iters}", f"train.threads={threads}",
@@ -87,9 +92,18 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads while training (1 to run arms side by side)")
     ap.add_argument("--curve-points", type=int, default=8, help="Set5 evaluations along each run")
+    ap.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="probe the arms' throughput now (quiet machine) and record their plans, then stop",
+    )
     args = ap.parse_args()
     tag = f"{args.minutes:g}m"
     work = REPO / "runs" / "size_sweep" / tag
+    if args.plan_only:
+        for name in args.arms:
+            print(name, json.dumps(_plan(name, args.minutes, work)), flush=True)
+        return
     out_json = RESULTS / f"size_sweep_{tag}.json"
     done = {r["arm"]: r for r in json.loads(out_json.read_text())["rows"] if "arm" in r} if out_json.is_file() else {}
     for name in args.arms:
