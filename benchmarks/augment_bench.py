@@ -35,6 +35,7 @@ SETS = {
         "synth_per_class": 500,
         "classical": 10,
         "width": 32,
+        "flip": False,  # mirrored digits are other symbols
     },
     "cifar": {
         "folder": "CIFAR10-small",
@@ -43,6 +44,7 @@ SETS = {
         "synth_per_class": 500,
         "classical": 1,
         "width": 32,
+        "flip": True,
     },
 }
 
@@ -71,8 +73,9 @@ def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
         batch_size=64,
         g_base=spec["width"],
         d_base=spec["width"],
+        flip=spec["flip"],
         checkpoint_every=250,
-        sample_every=1000,
+        sample_every=500,
     )
     previous = work / "gan" / "checkpoint.pt"
     start = torch.load(previous, weights_only=True)["step"] if previous.is_file() else 0
@@ -85,10 +88,11 @@ def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
     counts = generate(ckpt, synth, per_class=spec["synth_per_class"])
     gen_rate = sum(counts.values()) / (time.perf_counter() - t0)
     classical = work / "classical"
-    run_classical(train_dir, classical, pipeline=build_preset("light" if name == "mnist" else "medium"),
+    preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
+    run_classical(train_dir, classical, pipeline=preset,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
     res = make_report(ReportInputs(train_dir, synth, root / "test", classical), work / "report", size=spec["size"],
-                      steps=report_steps)  # fmt: skip
+                      steps=report_steps, flip=spec["flip"])  # fmt: skip
     res["gan_steps"] = steps
     res["gan_seconds_this_run"] = gan_seconds
     res["gan_seconds_per_1k_steps"] = 1000 * gan_seconds / max(1, steps - start) if steps > start else None

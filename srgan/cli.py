@@ -304,6 +304,11 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty OUT")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="never mirror images (presets, GAN training, report classifiers): for digits, text, logos",
+    )
     c = p.add_argument_group("classical engine")
     pipe = c.add_mutually_exclusive_group()
     pipe.add_argument("--preset", choices=("light", "medium", "heavy", "sr-degrade"), default=None)
@@ -322,6 +327,12 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
         help="base channel count of G and D (64: DCGAN's; 32 trains about 4x faster on a CPU)",
     )
     g.add_argument("--gan-loss", choices=("hinge", "ns", "wgan-gp"), default="hinge")
+    g.add_argument(
+        "--mode-seeking",
+        type=float,
+        default=1.0,
+        help="weight of the mode-seeking term that keeps each class varied (0: off)",
+    )
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
@@ -349,6 +360,13 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--size", type=int, default=32)
     rep.add_argument("--seeds", type=int, default=3)
     rep.add_argument("--steps", type=int, default=2000, help="classifier optimisation steps per run")
+    rep.add_argument("--no-flip", action="store_true", help="classifiers never see mirrored images")
+    rep.add_argument(
+        "--real-fraction",
+        type=float,
+        default=0.5,
+        help="share of real images in every batch when images are added to the real set",
+    )
     rep.set_defaults(func=_cmd_augment_report)
 
 
@@ -358,7 +376,11 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     from srgan.augment.classical import build_preset, load_pipeline, prepare_output, run_classical
 
     if args.engine == "classical":
-        pipeline = load_pipeline(args.pipeline) if args.pipeline else build_preset(args.preset or "medium")
+        pipeline = (
+            load_pipeline(args.pipeline)
+            if args.pipeline
+            else build_preset(args.preset or "medium", flip=not args.no_flip)
+        )
         rep = run_classical(args.src, args.out, pipeline=pipeline, per_image=args.per_image, seed=args.seed,
                             include_originals=args.include_originals, overwrite=args.overwrite,
                             progress=not args.no_progress)  # fmt: skip
@@ -379,6 +401,8 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         loss=args.gan_loss,
+        mode_seeking=args.mode_seeking,
+        flip=not args.no_flip,
         seed=args.seed,
         g_base=args.width,
         d_base=args.width,
@@ -391,7 +415,7 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         from srgan.augment.report import ReportInputs, make_report
 
         res = make_report(ReportInputs(Path(args.src), out, Path(args.test) if args.test else None),
-                          out / ".gan" / "report", size=args.size)  # fmt: skip
+                          out / ".gan" / "report", size=args.size, flip=False if args.no_flip else None)  # fmt: skip
         log.info("report in %s: GAN-test accuracy %.1f %%", out / ".gan" / "report", 100 * res["gan_test_accuracy"])
     return 0
 
@@ -413,7 +437,10 @@ def _cmd_augment_report(args: argparse.Namespace) -> int:
     inputs = ReportInputs(Path(args.real), Path(args.synth), Path(args.test) if args.test else None,
                           Path(args.classical) if args.classical else None)  # fmt: skip
     out = Path(args.output) if args.output else Path(args.synth) / "report"
-    res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps)
+    if not 0 < args.real_fraction <= 1:
+        raise ConfigError(f"--real-fraction must be in (0, 1], got {args.real_fraction}")
+    res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
+                      flip=False if args.no_flip else None, real_fraction=args.real_fraction)  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
     return 0
 

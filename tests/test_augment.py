@@ -93,6 +93,29 @@ def test_diff_augment_is_differentiable_and_seeded():
         diff_augment(x, "rotate")
 
 
+def test_class_grouped_batches_put_one_class_in_each_stddev_group():
+    from srgan.archs.cgan import mbstd_group
+    from srgan.augment.gan import _class_grouped_batch, _mode_seeking
+
+    labels = torch.tensor([0] * 5 + [1] * 30 + [2] * 2)  # unbalanced classes
+    by_class = [torch.nonzero(labels == c).flatten() for c in range(3)]
+    weights = torch.tensor([5.0, 30.0, 2.0])
+    rng = torch.Generator().manual_seed(0)
+    seen = torch.zeros(3)
+    for batch in (64, 12, 6):
+        idx, y = _class_grouped_batch(by_class, weights, batch, rng)
+        assert torch.equal(labels[idx], y)  # the labels are the images' own
+        groups = batch // mbstd_group(batch)
+        # the discriminator groups sample i with i + k * groups: all of one class
+        assert torch.equal(y.view(-1, groups), y[:groups].expand(batch // groups, groups))
+        seen += torch.bincount(y, minlength=3)
+    assert seen[1] > seen[0] > 0  # drawn in proportion to class size
+    # Mode seeking: identical outputs for different noise cost more than varied ones.
+    z = torch.randn(8, 16, generator=rng)
+    same, varied = torch.zeros(8, 1, 4, 4), torch.randn(8, 1, 4, 4, generator=rng)
+    assert _mode_seeking(same, z, 2) > 1000 * _mode_seeking(varied, z, 2)
+
+
 def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     cfg = GanConfig(size=32, steps=6, batch_size=8, g_base=16, d_base=16, checkpoint_every=3, sample_every=3,
                     log_every=1)  # fmt: skip

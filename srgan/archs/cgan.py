@@ -17,9 +17,17 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm as _sn
 
-__all__ = ["CondDiscriminator", "CondGenerator"]
+__all__ = ["CondDiscriminator", "CondGenerator", "mbstd_group"]
 
 SIZES = (32, 64, 128)
+
+
+def mbstd_group(batch: int, group: int = 4) -> int:
+    """Group size of the discriminator's minibatch-stddev feature for a batch: at most ``group``, dividing it."""
+    g = min(group, batch)
+    while batch % g:
+        g -= 1
+    return g
 
 
 class _CondBN(nn.Module):
@@ -92,12 +100,15 @@ class CondDiscriminator(nn.Module):
                         "spectral_norm": spectral_norm}  # fmt: skip
 
     @staticmethod
-    def _minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
-        """Append the mean standard deviation over groups of samples as one constant feature map."""
+    def _minibatch_std(h: torch.Tensor) -> torch.Tensor:
+        """Append the mean standard deviation over groups of samples as one constant feature map.
+
+        Sample ``i`` is grouped with ``i + k * B / G`` (``G = mbstd_group(B)``): a batch laid out
+        by ``srgan.augment.gan`` (one class per group) makes the feature measures the
+        spread within a class, which is what a conditional generator that ignores its noise lacks.
+        """
         b, c, hh, ww = h.shape
-        g = min(group, b)
-        while b % g:
-            g -= 1
+        g = mbstd_group(b)
         if g < 2:  # a single image: no spread to measure
             return torch.cat([h, h.new_zeros(b, 1, hh, ww)], dim=1)
         std = h.view(g, b // g, c, hh, ww).float().var(dim=0, unbiased=False).add(1e-8).sqrt()

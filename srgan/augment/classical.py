@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 PRESETS = ("light", "medium", "heavy", "sr-degrade")
 
 
-def build_preset(name: str) -> A.Compose:
-    """The built-in pipelines. Geometry keeps the image size, so outputs stack with originals."""
+def build_preset(name: str, *, flip: bool = True) -> A.Compose:
+    """The built-in pipelines. Geometry keeps the image size, so outputs stack with originals.
+
+    ``flip=False`` leaves out the horizontal flips (digits, text: mirrored, they change meaning).
+    """
     if name == "light":
         ts: list[Any] = [
             A.HorizontalFlip(p=0.5),
@@ -78,6 +81,8 @@ def build_preset(name: str) -> A.Compose:
         ]
     else:
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    if not flip:
+        ts = [t for t in ts if not isinstance(t, A.HorizontalFlip)]
     return A.Compose(ts, save_applied_params=True)
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from srgan.archs.cgan import SIZES, CondDiscriminator, CondGenerator
+from srgan.archs.cgan import SIZES, CondDiscriminator, CondGenerator, mbstd_group
 from srgan.augment.dataset import scan_folder
 from srgan.augment.diffaug import diff_augment
 from srgan.errors import ConfigError, DataError, Interrupted, ModelError, SrganError
@@ -56,6 +56,8 @@ class GanConfig:
     betas: tuple[float, float] = (0.0, 0.9)
     d_steps: int = 1
     diffaug: str = "color,translation,cutout"
+    flip: bool = True  # mirror real images at random (off for digits, text, anything with handedness)
+    mode_seeking: float = 1.0  # MSGAN (Mao et al. 2019): rewards different images for different noise, same class
     ema_decay: float = 0.999
     gp_weight: float = 10.0
     seed: int = 0
@@ -71,6 +73,8 @@ class GanConfig:
             raise ConfigError(f"--gan-loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.steps < 1 or self.batch_size < 2 or self.d_steps < 1:
             raise ConfigError("steps, batch size (>= 2) and d_steps must be positive")
+        if self.mode_seeking < 0:
+            raise ConfigError(f"--mode-seeking must be >= 0, got {self.mode_seeking}")
         if self.g_base < 1 or self.d_base < 1:
             raise ConfigError(f"--width must be positive, got {min(self.g_base, self.d_base)}")
         diff_augment(torch.zeros(1, 1, 8, 8), self.diffaug)  # validates the policy names
@@ -118,6 +122,29 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed((seed * 1_000_003 + step) % (2**63))
     return g
+
+
+def _class_grouped_batch(by_class: list[torch.Tensor], weights: torch.Tensor, batch: int,
+                         rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Indices of a real batch and its labels, one class per minibatch-stddev group.
+
+    Sample ``i`` shares its class with ``i + k * batch / G`` (the discriminator's grouping), so
+    the stddev feature compares images of one class; classes are drawn in proportion to their
+    size. Generated batches reuse the labels, so real and fake batches have the same layout.
+    """
+    groups = batch // mbstd_group(batch)
+    classes = torch.multinomial(weights, groups, replacement=True, generator=rng)
+    members = batch // groups
+    cols = [by_class[c][torch.randint(0, len(by_class[c]), (members,), generator=rng)] for c in classes.tolist()]
+    idx = torch.stack(cols, dim=1).reshape(-1)  # row k holds member k of every group
+    return idx, classes.repeat(members)
+
+
+def _mode_seeking(fake: torch.Tensor, z: torch.Tensor, shift: int) -> torch.Tensor:
+    """MSGAN's term, 1 / (image distance / noise distance), over pairs ``(i, i + shift)`` of one class."""
+    d_img = (fake[:-shift] - fake[shift:]).abs().flatten(1).mean(1)
+    d_z = (z[:-shift] - z[shift:]).abs().mean(1)
+    return 1.0 / ((d_img / d_z).mean() + 1e-5)
 
 
 def _d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -201,33 +228,37 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(work / "tb"))
-    n = data.images.shape[0]
+    by_class = [torch.nonzero(data.labels == c).flatten() for c in range(n_cls)]
+    weights = torch.tensor([float(len(ix)) for ix in by_class])
     bar = tqdm(total=cfg.steps, initial=step, desc="gan", unit="step", disable=not progress)
     with StopFlag() as stop:
         while step < cfg.steps:
             rng = _step_generator(cfg.seed, step)
             for _ in range(cfg.d_steps):
-                idx = torch.randint(0, n, (cfg.batch_size,), generator=rng)
-                real, y_real = data.images[idx], data.labels[idx]
-                if torch.rand(1, generator=rng).item() < 0.5:
+                idx, y = _class_grouped_batch(by_class, weights, cfg.batch_size, rng)
+                real = data.images[idx]
+                if torch.rand(1, generator=rng).item() < 0.5 and cfg.flip:
                     real = real.flip(3)
                 z = torch.randn(cfg.batch_size, cfg.z_dim, generator=rng)
-                y_fake = torch.randint(0, n_cls, (cfg.batch_size,), generator=rng)
                 with torch.no_grad():
-                    fake = g(z, y_fake)
+                    fake = g(z, y)
                 real_a = diff_augment(real, cfg.diffaug, rng)
                 fake_a = diff_augment(fake, cfg.diffaug, rng)
-                loss_d = _d_loss(cfg.loss, d(real_a, y_real), d(fake_a, y_fake))
+                loss_d = _d_loss(cfg.loss, d(real_a, y), d(fake_a, y))
                 if cfg.loss == "wgan-gp":
-                    loss_d = loss_d + cfg.gp_weight * _gradient_penalty(d, real_a, fake_a, y_real, rng)
+                    loss_d = loss_d + cfg.gp_weight * _gradient_penalty(d, real_a, fake_a, y, rng)
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
+            _, y = _class_grouped_batch(by_class, weights, cfg.batch_size, rng)
             z = torch.randn(cfg.batch_size, cfg.z_dim, generator=rng)
-            y = torch.randint(0, n_cls, (cfg.batch_size,), generator=rng)
             for p in d.parameters():
                 p.requires_grad_(False)
-            loss_g = _g_loss(cfg.loss, d(diff_augment(g(z, y), cfg.diffaug, rng), y))
+            fake = g(z, y)
+            loss_g = _g_loss(cfg.loss, d(diff_augment(fake, cfg.diffaug, rng), y))
+            shift = cfg.batch_size // mbstd_group(cfg.batch_size)  # samples i and i + shift share a class
+            if cfg.mode_seeking > 0 and shift < cfg.batch_size:
+                loss_g = loss_g + cfg.mode_seeking * _mode_seeking(fake, z, shift)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()

@@ -59,8 +59,14 @@ class SmallCNN(nn.Module):
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, *, num_classes: int, steps: int, seed: int,
-                     batch: int = 64, flip: bool = False) -> SmallCNN:  # fmt: skip
-    """Adam with a cosine schedule, random 2-px shifts (and flips for natural images)."""
+                     batch: int = 64, flip: bool = False, extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     real_fraction: float = 0.5) -> SmallCNN:  # fmt: skip
+    """Adam with a one-cycle schedule, random 2-px shifts (and horizontal flips when ``flip``).
+
+    With ``extra`` (augmented or synthetic images and labels), every batch holds ``real_fraction``
+    real images and the rest drawn from ``extra``, so added data cannot drown out the real set
+    however many images it has.
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = SmallCNN(channels=x.shape[1], num_classes=num_classes)
@@ -68,14 +74,19 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, *, num_classes: int, step
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     model.train()
     s = x.shape[-1]
+    n_real = batch if extra is None else max(1, round(batch * real_fraction))
     for _ in range(steps):
-        idx = torch.randint(0, x.shape[0], (batch,), generator=gen)
-        xb = F.pad(x[idx], (2, 2, 2, 2), mode="replicate")
+        idx = torch.randint(0, x.shape[0], (n_real,), generator=gen)
+        xb, yb = x[idx], y[idx]
+        if extra is not None and n_real < batch:
+            jdx = torch.randint(0, extra[0].shape[0], (batch - n_real,), generator=gen)
+            xb, yb = torch.cat([xb, extra[0][jdx]]), torch.cat([yb, extra[1][jdx]])
+        xb = F.pad(xb, (2, 2, 2, 2), mode="replicate")
         dy, dx = torch.randint(0, 5, (2,), generator=gen).tolist()
         xb = xb[:, :, dy : dy + s, dx : dx + s]
         if flip and torch.rand(1, generator=gen).item() < 0.5:
             xb = xb.flip(3)
-        loss = F.cross_entropy(model(xb), y[idx])
+        loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -156,16 +167,23 @@ class ReportInputs:
 
 
 def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds: int = 3, steps: int = 2000,
-                batch: int = 64, weights: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``."""
+                batch: int = 64, weights: str | Path | None = None, flip: bool | None = None,
+                real_fraction: float = 0.5) -> dict[str, Any]:  # fmt: skip
+    """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``.
+
+    ``flip``: whether the classifiers see horizontal flips (default: for colour images only;
+    digits and text change meaning when mirrored). ``real_fraction``: share of real images in
+    every batch of the downstream runs that add images to the real set.
+    """
     out_dir = Path(out)
     real = load_images(inputs.real, size)
     synth = _align(load_images(inputs.synth, size), real)
     n_cls = len(real.classes)
-    flip = real.images.shape[1] == 3
+    flip = real.images.shape[1] == 3 if flip is None else flip
     result: dict[str, Any] = {"real": str(inputs.real), "synthetic": str(inputs.synth), "classes": real.classes,
                               "n_real": int(real.images.shape[0]), "n_synthetic": int(synth.images.shape[0]),
-                              "classifier_steps": steps, "seeds": seeds, "image_size": size}  # fmt: skip
+                              "classifier_steps": steps, "seeds": seeds, "image_size": size, "flip": flip,
+                              "real_fraction": real_fraction}  # fmt: skip
     # GAN-test: recognisability of each synthetic class.
     clf = train_classifier(real.images, real.labels, num_classes=n_cls, steps=steps, seed=0, flip=flip, batch=batch)
     pred = predict(clf, synth.images)
@@ -188,13 +206,16 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
             sets["real + classical + GAN"] = [real, classical, synth]
         table = {}
         for name, parts in sets.items():
-            x = torch.cat([p.images for p in parts])
-            y = torch.cat([p.labels for p in parts])
+            extra = None
+            if len(parts) > 1:
+                extra = (torch.cat([p.images for p in parts[1:]]), torch.cat([p.labels for p in parts[1:]]))
             accs = []
             for s in range(seeds):
-                model = train_classifier(x, y, num_classes=n_cls, steps=steps, seed=100 + s, flip=flip, batch=batch)
+                model = train_classifier(real.images, real.labels, num_classes=n_cls, steps=steps, seed=100 + s,
+                                         flip=flip, batch=batch, extra=extra, real_fraction=real_fraction)  # fmt: skip
                 accs.append(float((predict(model, test.images) == test.labels).float().mean()))
-            table[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "runs": accs, "n_train": len(y)}
+            n_train = sum(int(p.labels.shape[0]) for p in parts)
+            table[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "runs": accs, "n_train": n_train}
             log.info("downstream %s: %.4f +- %.4f", name, np.mean(accs), np.std(accs))
         result["downstream"] = table
         result["n_test"] = int(test.images.shape[0])
@@ -242,6 +263,11 @@ def _write_report(result: dict[str, Any], synth: ImageSet, out_dir: Path) -> Non
             "",
             f"## Downstream: small CNN, {result['classifier_steps']} steps each, {result['seeds']} seeds, "
             f"test set {result['n_test']} real images",
+            "",
+            f"Runs that add images draw {100 * result['real_fraction']:.0f} % of every batch from the real set and "
+            "the rest from the added images; horizontal flips "
+            + ("on" if result["flip"] else "off")
+            + ", 2-px shifts.",
             "",
             "| training data | images | test accuracy (mean ± std) |",
             "|---|---:|---:|",
