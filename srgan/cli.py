@@ -21,6 +21,7 @@ from srgan import __version__
 from srgan.errors import ConfigError, PartialFailure, SrganError
 
 log = logging.getLogger("srgan")
+TRUNCATION_HELP = "redraw noise entries beyond +-T (BigGAN's truncation; e.g. 1.0): fewer odd samples, less variety"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -335,6 +336,7 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
+    g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
     g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
     p.set_defaults(func=_cmd_augment)
@@ -346,6 +348,7 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--per-class", type=int, required=True)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--upscale", metavar="MODEL")
+    gen.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     gen.add_argument("--overwrite", action="store_true")
     gen.add_argument("--no-progress", action="store_true")
     gen.set_defaults(func=_cmd_augment_generate)
@@ -409,7 +412,7 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     )
     ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, progress=not args.no_progress)
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      progress=not args.no_progress)  # fmt: skip
+                      truncation=args.truncation, progress=not args.no_progress)  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
     if args.report:
         from srgan.augment.report import ReportInputs, make_report
@@ -426,7 +429,7 @@ def _cmd_augment_generate(args: argparse.Namespace) -> int:
 
     prepare_output(Path(args.out), overwrite=args.overwrite)
     counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      progress=not args.no_progress)  # fmt: skip
+                      truncation=args.truncation, progress=not args.no_progress)  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
     return 0
 

@@ -116,6 +116,22 @@ def test_class_grouped_batches_put_one_class_in_each_stddev_group():
     assert _mode_seeking(same, z, 2) > 1000 * _mode_seeking(varied, z, 2)
 
 
+def test_truncated_noise_and_flipless_presets():
+    import albumentations as A
+
+    from srgan.augment.classical import build_preset
+    from srgan.augment.gan import truncated_noise
+
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    z = truncated_noise(500, 64, 0.7, g1)
+    assert z.abs().max() <= 0.7 and z.std() > 0.3  # bounded, still spread
+    assert torch.equal(z, truncated_noise(500, 64, 0.7, g2))
+    assert truncated_noise(500, 64, None, g1).abs().max() > 2.0
+    for name in ("light", "medium", "heavy"):
+        assert any(isinstance(t, A.HorizontalFlip) for t in build_preset(name).transforms)
+        assert not any(isinstance(t, A.HorizontalFlip) for t in build_preset(name, flip=False).transforms)
+
+
 def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     cfg = GanConfig(size=32, steps=6, batch_size=8, g_base=16, d_base=16, checkpoint_every=3, sample_every=3,
                     log_every=1)  # fmt: skip
@@ -144,10 +160,11 @@ def test_gan_cli_with_upscale_and_generate(labelled, tmp_path, monkeypatch):
     out = tmp_path / "gan_out"
     assert main(["augment", str(labelled), str(out), "--engine", "gan", "--steps", "3", "--batch-size", "8",
                  "--width", "16", "--per-class", "2", "--upscale", str(tmp_path / "up2.safetensors"),
-                 "--no-progress"]) == 0  # fmt: skip
+                 "--no-flip", "--no-progress"]) == 0  # fmt: skip
+    assert torch.load(out / ".gan" / "checkpoint.pt", weights_only=True)["config"]["flip"] is False
     assert read_image(out / "cat" / "gan_00000.png").shape == (64, 64, 3)
     assert main(["augment", "generate", str(out / ".gan" / "checkpoint.pt"), str(tmp_path / "regen"),
-                 "--per-class", "3", "--no-progress"]) == 0  # fmt: skip
+                 "--per-class", "3", "--truncation", "1.0", "--no-progress"]) == 0  # fmt: skip
     assert len(list_images(tmp_path / "regen" / "coffee")) == 3
 
 

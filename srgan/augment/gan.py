@@ -307,11 +307,26 @@ def load_generator_checkpoint(path: str | Path) -> tuple[CondGenerator, list[str
     return g.eval(), list(st["classes"]), dict(st["config"])
 
 
+def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal noise; with ``truncation`` T, every entry with ``|z| > T`` is redrawn (BigGAN's trick).
+
+    Smaller T trades variety for fidelity: samples stay nearer the modes the generator renders best.
+    """
+    z = torch.randn(n, dim, generator=generator)
+    if truncation is None:
+        return z
+    while (bad := z.abs() > truncation).any():
+        z = torch.where(bad, torch.randn(n, dim, generator=generator), z)
+    return z
+
+
 def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: int = 0, upscale: str | None = None,
-             batch: int = 100, progress: bool = True) -> dict[str, int]:  # fmt: skip
+             batch: int = 100, truncation: float | None = None, progress: bool = True) -> dict[str, int]:  # fmt: skip
     """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset)."""
     if per_class < 1:
         raise ConfigError("--per-class must be at least 1")
+    if truncation is not None and truncation < 0.1:
+        raise ConfigError(f"--truncation must be at least 0.1, got {truncation}")
     g, classes, _cfg = load_generator_checkpoint(checkpoint)
     upscaler = None
     if upscale:
@@ -326,7 +341,8 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
             for start in range(0, per_class, batch):
                 k = min(batch, per_class - start)
                 gen = _step_generator(seed, 2 * 10**9 + ci * 10**6 + start)
-                imgs = _to_uint8(g(torch.randn(k, g.z_dim, generator=gen), torch.full((k,), ci, dtype=torch.long)))
+                z = truncated_noise(k, g.z_dim, truncation, gen)
+                imgs = _to_uint8(g(z, torch.full((k,), ci, dtype=torch.long)))
                 for j, img in enumerate(imgs):
                     a = upscaler.upscale(img) if upscaler is not None else img
                     write_image(folder / f"gan_{start + j:05d}.png", a)
