@@ -1,6 +1,6 @@
 """The augmenter on MNIST-small (50 train images per class) and CIFAR10-small (500 per class).
 
-    python benchmarks/augment_bench.py [--datasets mnist cifar] [--steps-mnist 3000] [--steps-cifar 10000]
+    python benchmarks/augment_bench.py [--datasets mnist cifar] [--steps-mnist 3000] [--steps-cifar 8000]
 
 For each dataset: draw the training subset from train/ (fixed seed), train the GAN engine
 on it, generate synthetic images, run the classical engine, then the report (GAN-test
@@ -104,7 +104,7 @@ def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar"])
-    ap.add_argument("--steps-mnist", type=int, default=2000)
+    ap.add_argument("--steps-mnist", type=int, default=3000)
     ap.add_argument("--steps-cifar", type=int, default=8000)
     ap.add_argument("--report-steps", type=int, default=1500, help="classifier steps per downstream run")
     args = ap.parse_args()
@@ -113,14 +113,18 @@ def main() -> None:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
         res = run(name, steps, args.report_steps)
         res.update(command=command_line(), machine=m)
-        atomic_write_bytes(RESULTS / f"augment_{name}.json", json.dumps(res, indent=2).encode())
-        report = (REPO / "runs" / "augment_bench" / name / "report" / "report.md").read_text()
+        record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
+        atomic_write_bytes(RESULTS / f"augment_{name}.json", record.encode())
+        work = REPO / "runs" / "augment_bench" / name
+        report = (work / "report" / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
                   f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
                   f"generation {res['generation_images_per_s']:.0f} images/s.", ""]  # fmt: skip
         atomic_write_bytes(RESULTS / f"augment_{name}.md", ("\n".join(header) + "\n" + report).encode())
-        for grid in (REPO / "runs" / "augment_bench" / name / "report").glob("samples_*.png"):
+        for grid in (work / "report").glob("samples_*.png"):
             shutil.copy2(grid, RESULTS / f"augment_{name}_{grid.name}")
+        # the EMA generator's last training grid: one row per class, eight samples each
+        shutil.copy2(work / "gan" / "samples" / f"step{steps:06d}.png", RESULTS / f"augment_{name}_grid.png")
         print(report, flush=True)
 
 
