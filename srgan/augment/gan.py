@@ -230,6 +230,7 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
     writer = SummaryWriter(str(work / "tb"))
     by_class = [torch.nonzero(data.labels == c).flatten() for c in range(n_cls)]
     weights = torch.tensor([float(len(ix)) for ix in by_class])
+    shift = cfg.batch_size // mbstd_group(cfg.batch_size)  # in every batch, samples i and i + shift share a class
     bar = tqdm(total=cfg.steps, initial=step, desc="gan", unit="step", disable=not progress)
     with StopFlag() as stop:
         while step < cfg.steps:
@@ -256,7 +257,6 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
                 p.requires_grad_(False)
             fake = g(z, y)
             loss_g = _g_loss(cfg.loss, d(diff_augment(fake, cfg.diffaug, rng), y))
-            shift = cfg.batch_size // mbstd_group(cfg.batch_size)  # samples i and i + shift share a class
             if cfg.mode_seeking > 0 and shift < cfg.batch_size:
                 loss_g = loss_g + cfg.mode_seeking * _mode_seeking(fake, z, shift)
             opt_g.zero_grad(set_to_none=True)
