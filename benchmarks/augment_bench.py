@@ -1,6 +1,7 @@
 """The augmenter on MNIST-small (50 train images per class) and CIFAR10-small (500 per class).
 
     python benchmarks/augment_bench.py [--datasets mnist cifar] [--steps-mnist 3000] [--steps-cifar 8000]
+                                       [--truncation T]
 
 For each dataset: draw the training subset from train/ (fixed seed), train the GAN engine
 on it, generate synthetic images, run the classical engine, then the report (GAN-test
@@ -8,6 +9,9 @@ accuracy, SqueezeNet FID/KID, downstream study on the test/ folder over 3 seeds)
 CPU cost: GAN training seconds per 1k steps and generation images/s. Work folders live in
 runs/augment_bench/ (resumable: rerun to continue an interrupted GAN). Writes
 benchmarks/results/augment_<dataset>.md|json and copies the sample grids beside them.
+``--truncation T`` generates with BigGAN's truncation trick from the same checkpoint (trained
+first if needed) and writes augment_<dataset>_t<T>.* instead; a run that trains no further
+steps reuses the GAN timing recorded by the run that trained the checkpoint.
 """
 
 from __future__ import annotations
@@ -61,7 +65,11 @@ def subset(src: Path, dst: Path, per_class: int, seed: int = 0) -> None:
             shutil.copy2(f, dst / cls.name / f.name)
 
 
-def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
+def suffix(truncation: float | None) -> str:
+    return "" if truncation is None else f"_t{truncation:g}"
+
+
+def run(name: str, steps: int, report_steps: int, truncation: float | None) -> dict[str, object]:
     spec = SETS[name]
     root = data_dir() / spec["folder"]
     work = REPO / "runs" / "augment_bench" / name
@@ -82,20 +90,27 @@ def run(name: str, steps: int, report_steps: int) -> dict[str, object]:
     t0 = time.perf_counter()
     ckpt = train_gan(train_dir, work / "gan", cfg, resume=True)
     gan_seconds = time.perf_counter() - t0
-    synth = work / "synth"
+    synth = work / f"synth{suffix(truncation)}"
     shutil.rmtree(synth, ignore_errors=True)
     t0 = time.perf_counter()
-    counts = generate(ckpt, synth, per_class=spec["synth_per_class"])
+    counts = generate(ckpt, synth, per_class=spec["synth_per_class"], truncation=truncation)
     gen_rate = sum(counts.values()) / (time.perf_counter() - t0)
     classical = work / "classical"
     preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
     run_classical(train_dir, classical, pipeline=preset,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
-    res = make_report(ReportInputs(train_dir, synth, root / "test", classical), work / "report", size=spec["size"],
-                      steps=report_steps, flip=spec["flip"])  # fmt: skip
+    res = make_report(ReportInputs(train_dir, synth, root / "test", classical), work / f"report{suffix(truncation)}",
+                      size=spec["size"], steps=report_steps, flip=spec["flip"])  # fmt: skip
     res["gan_steps"] = steps
     res["gan_seconds_this_run"] = gan_seconds
-    res["gan_seconds_per_1k_steps"] = 1000 * gan_seconds / max(1, steps - start) if steps > start else None
+    res["gan_seconds_per_1k_steps"] = 1000 * gan_seconds / (steps - start) if steps > start else None
+    timing = work / "gan" / "timing.json"
+    if steps > start:
+        atomic_write_bytes(timing, json.dumps({"steps": steps, "seconds_per_1k_steps": res["gan_seconds_per_1k_steps"],
+                                               "trained_steps_timed": steps - start}).encode())  # fmt: skip
+    elif timing.is_file() and json.loads(timing.read_text())["steps"] == steps:
+        res["gan_seconds_per_1k_steps"] = json.loads(timing.read_text())["seconds_per_1k_steps"]
+    res["truncation"] = truncation
     res["generation_images_per_s"] = gen_rate
     res["torch_threads"] = torch.get_num_threads()
     return res
@@ -106,23 +121,25 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar"])
     ap.add_argument("--steps-mnist", type=int, default=3000)
     ap.add_argument("--steps-cifar", type=int, default=8000)
+    ap.add_argument("--truncation", type=float, default=None, help="generate with the truncation trick (e.g. 0.5)")
     ap.add_argument("--report-steps", type=int, default=1500, help="classifier steps per downstream run")
     args = ap.parse_args()
     m = machine()
     for name in args.datasets:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
-        res = run(name, steps, args.report_steps)
+        res = run(name, steps, args.report_steps, args.truncation)
+        tag = f"{name}{suffix(args.truncation)}"
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
-        atomic_write_bytes(RESULTS / f"augment_{name}.json", record.encode())
+        atomic_write_bytes(RESULTS / f"augment_{tag}.json", record.encode())
         work = REPO / "runs" / "augment_bench" / name
-        report = (work / "report" / "report.md").read_text().replace(f"{REPO}/", "")
+        report = (work / f"report{suffix(args.truncation)}" / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
                   f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
                   f"generation {res['generation_images_per_s']:.0f} images/s.", ""]  # fmt: skip
-        atomic_write_bytes(RESULTS / f"augment_{name}.md", ("\n".join(header) + "\n" + report).encode())
-        for grid in (work / "report").glob("samples_*.png"):
-            shutil.copy2(grid, RESULTS / f"augment_{name}_{grid.name}")
+        atomic_write_bytes(RESULTS / f"augment_{tag}.md", ("\n".join(header) + "\n" + report).encode())
+        for grid in (work / f"report{suffix(args.truncation)}").glob("samples_*.png"):
+            shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
         shutil.copy2(work / "gan" / "samples" / f"step{steps:06d}.png", RESULTS / f"augment_{name}_grid.png")
         print(report, flush=True)
