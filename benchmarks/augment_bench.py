@@ -108,8 +108,10 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None) -> d
     if steps > start:
         atomic_write_bytes(timing, json.dumps({"steps": steps, "seconds_per_1k_steps": res["gan_seconds_per_1k_steps"],
                                                "trained_steps_timed": steps - start}).encode())  # fmt: skip
-    elif timing.is_file() and json.loads(timing.read_text())["steps"] == steps:
-        res["gan_seconds_per_1k_steps"] = json.loads(timing.read_text())["seconds_per_1k_steps"]
+    elif timing.is_file():
+        recorded = json.loads(timing.read_text())
+        if recorded["steps"] == steps:
+            res["gan_seconds_per_1k_steps"] = recorded["seconds_per_1k_steps"]
     res["truncation"] = truncation
     res["generation_images_per_s"] = gen_rate
     res["torch_threads"] = torch.get_num_threads()
