@@ -103,15 +103,15 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None) -> d
                       size=spec["size"], steps=report_steps, flip=spec["flip"])  # fmt: skip
     res["gan_steps"] = steps
     res["gan_seconds_this_run"] = gan_seconds
-    res["gan_seconds_per_1k_steps"] = 1000 * gan_seconds / (steps - start) if steps > start else None
     timing = work / "gan" / "timing.json"
+    per_1k = None
     if steps > start:
-        atomic_write_bytes(timing, json.dumps({"steps": steps, "seconds_per_1k_steps": res["gan_seconds_per_1k_steps"],
+        per_1k = 1000 * gan_seconds / (steps - start)
+        atomic_write_bytes(timing, json.dumps({"steps": steps, "seconds_per_1k_steps": per_1k,
                                                "trained_steps_timed": steps - start}).encode())  # fmt: skip
-    elif timing.is_file():
-        recorded = json.loads(timing.read_text())
-        if recorded["steps"] == steps:
-            res["gan_seconds_per_1k_steps"] = recorded["seconds_per_1k_steps"]
+    elif timing.is_file() and (recorded := json.loads(timing.read_text()))["steps"] == steps:
+        per_1k = recorded["seconds_per_1k_steps"]  # the run that trained this checkpoint
+    res["gan_seconds_per_1k_steps"] = per_1k
     res["truncation"] = truncation
     res["generation_images_per_s"] = gen_rate
     res["torch_threads"] = torch.get_num_threads()
@@ -135,12 +135,13 @@ def main() -> None:
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
         atomic_write_bytes(RESULTS / f"augment_{tag}.json", record.encode())
         work = REPO / "runs" / "augment_bench" / name
-        report = (work / f"report{suffix(args.truncation)}" / "report.md").read_text().replace(f"{REPO}/", "")
+        report_dir = work / f"report{suffix(args.truncation)}"
+        report = (report_dir / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
                   f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
                   f"generation {res['generation_images_per_s']:.0f} images/s.", ""]  # fmt: skip
         atomic_write_bytes(RESULTS / f"augment_{tag}.md", ("\n".join(header) + "\n" + report).encode())
-        for grid in (work / f"report{suffix(args.truncation)}").glob("samples_*.png"):
+        for grid in report_dir.glob("samples_*.png"):
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
         shutil.copy2(work / "gan" / "samples" / f"step{steps:06d}.png", RESULTS / f"augment_{name}_grid.png")
