@@ -183,6 +183,7 @@ def test_report_on_real_images(labelled, tmp_path, shared_weights):
     res = make_report(ReportInputs(labelled, tmp_path / "syn", test=labelled), tmp_path / "rep", seeds=2, steps=60,
                       batch=32, weights=shared_weights)  # fmt: skip
     assert res["gan_test_accuracy"] > 0.6
+    assert res["gan_test_classifier_real_accuracy"] > 0.6  # the reference: same classifier on the test folder
     assert set(res["downstream"]) == {"real", "real + GAN"}
     assert (tmp_path / "rep" / "report.md").read_text().startswith("# Synthetic data report")
     assert (tmp_path / "rep" / "samples_cat.png").is_file()
