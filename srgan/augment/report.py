@@ -253,8 +253,11 @@ def _write_report(result: dict[str, Any], synth: ImageSet, out_dir: Path) -> Non
         "",
         "- GAN-test accuracy (classifier trained on real, applied to synthetic): "
         f"**{100 * result['gan_test_accuracy']:.1f} %**"
-        + (f" (the same classifier on the held-out real test images: {100 * ref:.1f} %)"
-           if (ref := result.get("gan_test_classifier_real_accuracy")) is not None else ""),
+        + (
+            f" (the same classifier on the held-out real test images: {100 * ref:.1f} %)"
+            if (ref := result.get("gan_test_classifier_real_accuracy")) is not None
+            else ""
+        ),
         f"- FID (SqueezeNet 1.1 features): {result['fid_squeezenet']:.3f}; KID: {result['kid_squeezenet']['mean']:.4f}"
         f" ± {result['kid_squeezenet']['std']:.4f}. Not comparable with Inception-v3 FID/KID in the literature.",
         "",
