@@ -1,6 +1,6 @@
 """The augmenter on MNIST-small (50 train images per class) and CIFAR10-small (500 per class).
 
-    python benchmarks/augment_bench.py [--datasets mnist cifar] [--steps-mnist 3000] [--steps-cifar 8000]
+    python benchmarks/augment_bench.py [--datasets mnist cifar] [--steps-mnist 3000] [--steps-cifar 20000]
                                        [--truncation T]
 
 For each dataset: draw the training subset from train/ (fixed seed), train the GAN engine
@@ -122,7 +122,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar"])
     ap.add_argument("--steps-mnist", type=int, default=3000)
-    ap.add_argument("--steps-cifar", type=int, default=8000)
+    ap.add_argument("--steps-cifar", type=int, default=20000)
     ap.add_argument("--truncation", type=float, default=None, help="generate with the truncation trick (e.g. 0.5)")
     ap.add_argument("--report-steps", type=int, default=1500, help="classifier steps per downstream run")
     args = ap.parse_args()
