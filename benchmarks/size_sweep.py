@@ -5,10 +5,11 @@
 Each arm trains the srresnet-x4 recipe (L1, T91 + BSD200, batch 16 x 128px, cosine
 schedule, no EMA) at one size for the number of iterations that fills the same wall-clock
 budget on this machine: the throughput is probed once with 2 threads on a quiet machine and
-recorded in the arm's plan.json, so the iteration count stays fixed however the run is
-interrupted. Arms live in runs/size_sweep/<minutes>m/<arm>/ and resume from their checkpoint
-when the script is rerun (long budgets span several sessions; arms may run one at a time,
-or side by side with --threads 1). Set5 is scored along the way (the curve) and at the end.
+recorded in the arm's plan.json (a later budget reuses the rate recorded in benchmarks/results),
+so the iteration count stays fixed however the run is interrupted. Arms live in
+runs/size_sweep/<minutes>m/<arm>/ and resume from their checkpoint when the script is rerun
+(long budgets span several sessions; arms may run one at a time, or side by side with
+--threads 1). Set5 is scored along the way (the curve) and at the end.
 Writes benchmarks/results/size_sweep_<minutes>m.md and .json with every finished arm.
 """
 
@@ -49,12 +50,25 @@ def _probe(feat: int, blocks: int, work: Path) -> float:
     return 6 / (time.perf_counter() - t0)
 
 
+def _recorded_rate(name: str) -> float | None:
+    """The arm's throughput as probed for an earlier budget (benchmarks/results/size_sweep_*.json), if any.
+
+    Reusing it keeps budgets comparable across sweeps even when a later session runs on a faster or
+    slower machine than the one the first probe saw.
+    """
+    for path in sorted(RESULTS.glob("size_sweep_*.json")):
+        for row in json.loads(path.read_text()).get("rows", []):
+            if row.get("arm") == name:
+                return float(row["it_per_s"])
+    return None
+
+
 def _plan(name: str, minutes: float, work: Path) -> dict[str, float]:
     """The arm's fixed plan: read from plan.json, or probed now (on a quiet machine) and recorded."""
     plan_path = work / name / "plan.json"
     if plan_path.is_file():
         return json.loads(plan_path.read_text())
-    rate = _probe(*ARMS[name], work / name)
+    rate = _recorded_rate(name) or _probe(*ARMS[name], work / name)
     plan = {"it_per_s": rate, "iterations": max(100, int(rate * minutes * 60))}
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(plan_path, json.dumps(plan).encode())
