@@ -13,6 +13,7 @@ benchmarks/results/NAME.json. The equivalent measurement from the command line i
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+PAUSE_SECONDS = 600  # a gap this long between two log records means the run was stopped
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import data_dir, machine  # noqa: E402
@@ -53,7 +55,9 @@ def main() -> None:
     metrics = args.run / "metrics.jsonl"
     if metrics.is_file():
         times = [json.loads(ln)["time"] for ln in metrics.read_text().splitlines() if ln.strip()]
-        wall = times[-1] - times[0] if len(times) > 1 else None
+        # a run resumed over several sessions has long stops between records: count only the running time
+        steps = [b - a for a, b in itertools.pairwise(times)]
+        wall = sum(dt for dt in steps if dt < PAUSE_SECONDS) if steps else None
     meta = {
         "description": args.description,
         "scale": model_cfg["scale"],
