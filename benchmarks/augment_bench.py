@@ -69,10 +69,18 @@ def suffix(truncation: float | None) -> str:
     return "" if truncation is None else f"_t{truncation:g}"
 
 
+def work_dir(name: str) -> Path:
+    return REPO / "runs" / "augment_bench" / name
+
+
+def report_dir(name: str, truncation: float | None) -> Path:
+    return work_dir(name) / f"report{suffix(truncation)}"
+
+
 def run(name: str, steps: int, report_steps: int, truncation: float | None) -> dict[str, object]:
     spec = SETS[name]
     root = data_dir() / spec["folder"]
-    work = REPO / "runs" / "augment_bench" / name
+    work = work_dir(name)
     train_dir = work / "train"
     subset(root / "train", train_dir, spec["per_class"])
     cfg = GanConfig(
@@ -99,7 +107,7 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None) -> d
     preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
     run_classical(train_dir, classical, pipeline=preset,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
-    res = make_report(ReportInputs(train_dir, synth, root / "test", classical), work / f"report{suffix(truncation)}",
+    res = make_report(ReportInputs(train_dir, synth, root / "test", classical), report_dir(name, truncation),
                       size=spec["size"], steps=report_steps, flip=spec["flip"])  # fmt: skip
     res["gan_steps"] = steps
     res["gan_seconds_this_run"] = gan_seconds
@@ -134,17 +142,16 @@ def main() -> None:
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
         atomic_write_bytes(RESULTS / f"augment_{tag}.json", record.encode())
-        work = REPO / "runs" / "augment_bench" / name
-        report_dir = work / f"report{suffix(args.truncation)}"
-        report = (report_dir / "report.md").read_text().replace(f"{REPO}/", "")
+        reports = report_dir(name, args.truncation)
+        report = (reports / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
                   f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
                   f"generation {res['generation_images_per_s']:.0f} images/s.", ""]  # fmt: skip
         atomic_write_bytes(RESULTS / f"augment_{tag}.md", ("\n".join(header) + "\n" + report).encode())
-        for grid in report_dir.glob("samples_*.png"):
+        for grid in reports.glob("samples_*.png"):
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
-        shutil.copy2(work / "gan" / "samples" / f"step{steps:06d}.png", RESULTS / f"augment_{name}_grid.png")
+        shutil.copy2(work_dir(name) / "gan" / "samples" / f"step{steps:06d}.png", RESULTS / f"augment_{name}_grid.png")
         print(report, flush=True)
 
 

@@ -28,7 +28,7 @@ from srgan.evaluate import evaluate
 from srgan.infer import model_method
 from srgan.io import atomic_write_bytes
 from srgan.train import load_config, train
-from srgan.train.trainer import Trainer
+from srgan.train.trainer import Trainer, TrainingInterrupted
 
 ARMS = {"32x8": (32, 8), "48x12": (48, 12), "64x16": (64, 16)}
 CONFIG = REPO / "configs" / "srresnet-x4.toml"
@@ -121,7 +121,10 @@ def main() -> None:
     out_json = RESULTS / f"size_sweep_{tag}.json"
     done = {r["arm"]: r for r in json.loads(out_json.read_text())["rows"] if "arm" in r} if out_json.is_file() else {}
     for name in args.arms:
-        done[name] = run_arm(name, args.minutes, work, args.threads, args.curve_points)
+        try:
+            done[name] = run_arm(name, args.minutes, work, args.threads, args.curve_points)
+        except TrainingInterrupted:
+            raise SystemExit(f"{name}: interrupted, checkpoint saved; rerun the same command to resume") from None
         print(json.dumps(done[name]), flush=True)
     rows = [done[a] for a in ARMS if a in done]
     m = machine()
