@@ -37,15 +37,28 @@ def test_icnr_starts_as_nearest_upsampling():
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
 
-def test_img_skip_makes_fresh_model_close_to_bilinear(astronaut):
+@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle"])
+def test_img_skip_adds_exactly_the_bilinear_upscale(astronaut, upsampler):
     from srgan.io import array_to_tensor
 
     x = array_to_tensor(astronaut[:64, :64])[None]
-    g = SRResNet(scale=4, num_feat=16, num_blocks=2)
+    with_skip = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler=upsampler).eval()
+    without = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler=upsampler, img_skip=False).eval()
+    without.load_state_dict(with_skip.state_dict())
     with torch.no_grad():
-        out = g(x)
+        residual = with_skip(x) - without(x)
         ref = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
-    assert (out - ref).abs().mean() < 0.2
+    torch.testing.assert_close(residual, ref, atol=1e-5, rtol=0)
+
+
+def test_default_size_is_the_measured_one():
+    """The constructor and the training config default to the size benchmarks/size_sweep.py chose."""
+    from srgan.train.config import ModelConfig
+
+    hp = SRResNet().hparams
+    cfg = ModelConfig()
+    assert (hp["num_feat"], hp["num_blocks"], hp["upsampler"]) == (48, 12, "light")
+    assert (cfg.num_feat, cfg.num_blocks, cfg.upsampler) == (48, 12, "light")
 
 
 def test_weights_round_trip_with_metadata(tmp_path):
