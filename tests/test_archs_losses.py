@@ -37,6 +37,17 @@ def test_icnr_starts_as_nearest_upsampling():
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
 
+def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
+    from srgan.io import array_to_tensor
+
+    x = array_to_tensor(astronaut[:64, :64])[None]
+    g = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler="pixelshuffle")
+    with torch.no_grad():
+        out = g(x)
+        ref = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    assert (out - ref).abs().mean() < 0.2
+
+
 @pytest.mark.parametrize("upsampler", ["light", "pixelshuffle"])
 def test_img_skip_adds_exactly_the_bilinear_upscale(astronaut, upsampler):
     from srgan.io import array_to_tensor
