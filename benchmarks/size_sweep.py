@@ -1,6 +1,6 @@
 """Which generator size gives the best Set5 PSNR for the same CPU time? (equal wall-clock budget)
 
-    python benchmarks/size_sweep.py [--minutes 10] [--arms 32x8 48x12 64x16] [--threads 2] [--plan-only]
+    python benchmarks/size_sweep.py [--minutes 10] [--arms 32x8 48x12 64x16] [--threads 2] [--plan-only | --report-only]
 
 Each arm trains the srresnet-x4 recipe (L1, T91 + BSD200, batch 16 x 128px, cosine
 schedule, no EMA) at one size for the number of iterations that fills the same wall-clock
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads while training (1 to run arms side by side)")
     ap.add_argument("--curve-points", type=int, default=8, help="Set5 evaluations along each run")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the markdown from the json, no training")
     ap.add_argument(
         "--plan-only",
         action="store_true",
@@ -119,21 +120,36 @@ def main() -> None:
             print(name, json.dumps(_plan(name, args.minutes, work)), flush=True)
         return
     out_json = RESULTS / f"size_sweep_{tag}.json"
-    done = {r["arm"]: r for r in json.loads(out_json.read_text())["rows"] if "arm" in r} if out_json.is_file() else {}
+    old = json.loads(out_json.read_text()) if out_json.is_file() else {"rows": []}
+    # rows measured by earlier invocations keep the command and date that measured them
+    done = {r["arm"]: {"command": old.get("command"), "date": old.get("machine", {}).get("date"), **r}
+            for r in old["rows"] if "arm" in r}  # fmt: skip
+    if args.report_only:
+        if not done:
+            raise SystemExit(f"{out_json}: nothing recorded yet")
+        _write_report(args.minutes, old["machine"], done)
+        return
+    m = machine()
     for name in args.arms:
         try:
-            done[name] = run_arm(name, args.minutes, work, args.threads, args.curve_points)
+            row = run_arm(name, args.minutes, work, args.threads, args.curve_points)
         except TrainingInterrupted:
             raise SystemExit(f"{name}: interrupted, checkpoint saved; rerun the same command to resume") from None
+        done[name] = {"command": command_line(), "date": m["date"], **row}
         print(json.dumps(done[name]), flush=True)
+    _write_report(args.minutes, m, done)
+
+
+def _write_report(minutes: float, m: dict, done: dict[str, dict]) -> None:
+    tag = f"{minutes:g}m"
     rows = [done[a] for a in ARMS if a in done]
-    m = machine()
-    record = {"command": command_line(), "machine": m, "minutes": args.minutes, "rows": rows}
-    atomic_write_bytes(out_json, json.dumps(record, indent=2).encode())
+    commands = list(dict.fromkeys(f"`{r['command']}` ({r['date']})" for r in rows))
+    record = {"command": rows[-1]["command"], "machine": m, "minutes": minutes, "rows": rows}
+    atomic_write_bytes(RESULTS / f"size_sweep_{tag}.json", json.dumps(record, indent=2).encode())
     lines = [
-        f"# Generator size at equal CPU time ({args.minutes:g} minutes of 2-thread training each, x4)",
+        f"# Generator size at equal CPU time ({minutes:g} minutes of 2-thread training each, x4)",
         "",
-        f"Command: `{command_line()}`  ",
+        "Commands: " + ", then ".join(commands) + "  ",
         f"Machine: {machine_markdown(m)}",
         "",
         "Iterations = probed iterations/s x budget, so every arm gets the same CPU time; no EMA; the cosine",
