@@ -127,7 +127,7 @@ def main() -> None:
     if args.report_only:
         if not done:
             raise SystemExit(f"{out_json}: nothing recorded yet")
-        _write_report(args.minutes, old["machine"], done)
+        _write_report(out_json, args.minutes, old["machine"], done)
         return
     m = machine()
     for name in args.arms:
@@ -137,15 +137,14 @@ def main() -> None:
             raise SystemExit(f"{name}: interrupted, checkpoint saved; rerun the same command to resume") from None
         done[name] = {"command": command_line(), "date": m["date"], **row}
         print(json.dumps(done[name]), flush=True)
-    _write_report(args.minutes, m, done)
+    _write_report(out_json, args.minutes, m, done)
 
 
-def _write_report(minutes: float, m: dict, done: dict[str, dict]) -> None:
-    tag = f"{minutes:g}m"
+def _write_report(out_json: Path, minutes: float, m: dict, done: dict[str, dict]) -> None:
     rows = [done[a] for a in ARMS if a in done]
     commands = list(dict.fromkeys(f"`{r['command']}` ({r['date']})" for r in rows))
     record = {"command": rows[-1]["command"], "machine": m, "minutes": minutes, "rows": rows}
-    atomic_write_bytes(RESULTS / f"size_sweep_{tag}.json", json.dumps(record, indent=2).encode())
+    atomic_write_bytes(out_json, json.dumps(record, indent=2).encode())
     lines = [
         f"# Generator size at equal CPU time ({minutes:g} minutes of 2-thread training each, x4)",
         "",
@@ -164,7 +163,7 @@ def _write_report(minutes: float, m: dict, done: dict[str, dict]) -> None:
         "",
         *[f"- {r['arm']}: " + ", ".join(f"{i}: {p:.2f}" for i, p in r["curve"]) for r in rows],
     ]  # fmt: skip
-    atomic_write_bytes(RESULTS / f"size_sweep_{tag}.md", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(out_json.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 
