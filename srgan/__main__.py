@@ -1,5 +1,5 @@
 """``python -m srgan`` (also what ``torchrun -m srgan`` runs)."""
 
-from srgan.cli import main
+from srgan.cli import run
 
-raise SystemExit(main())
+run()

@@ -33,6 +33,10 @@ class UnsupportedImageError(ImageReadError):
     """A valid image of a kind srgan cannot represent (e.g. float or 32-bit samples)."""
 
 
+class OutputTooLargeError(ImageError):
+    """The output asked for exceeds the output pixel limit or what its file format can store."""
+
+
 class ImageWriteError(ImageError):
     """An image could not be written (unsupported format, channels or depth, I/O failure)."""
 

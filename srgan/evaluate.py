@@ -202,6 +202,20 @@ def _find_lr(lr_dir: Path, stem: str, scale: int) -> Path:
     raise ImageReadError(f"{lr_dir}: no LR image for {stem!r}")
 
 
+#: SSIM's Gaussian window (Wang et al.): the scored area must be at least this many pixels a side.
+SSIM_WINDOW = 11
+
+
+def _check_scorable(path: Path, hr: np.ndarray, scale: int) -> None:
+    """Refuse an HR image too small to score at ``scale`` (border crop, then SSIM's 11x11 window)."""
+    h, w = hr.shape[0] - 2 * scale, hr.shape[1] - 2 * scale
+    if min(h, w) < SSIM_WINDOW:
+        need = SSIM_WINDOW + 2 * scale
+        raise DataError(f"{path}: {hr.shape[1]}x{hr.shape[0]} after modcrop is too small to score at x{scale} "
+                        f"(at least {need}x{need}: SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window after a {scale}-pixel "
+                        "border crop)")  # fmt: skip
+
+
 def evaluate(
     data_dir: str | Path,
     methods: Sequence[Method],
@@ -232,6 +246,7 @@ def evaluate(
     for path in bar:
         try:
             hr = prepare_hr(read_image(path), scale, protocol)
+            _check_scorable(path, hr, scale)
             if lr_dir is not None:
                 lr = prepare_hr(read_image(_find_lr(Path(lr_dir), path.stem, scale)), 1, protocol)
                 if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:

@@ -33,6 +33,7 @@ import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from srgan.errors import (
+    ConfigError,
     CorruptImageError,
     ImageReadError,
     ImageTooLargeError,
@@ -44,6 +45,7 @@ from srgan.errors import (
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "ImageInfo",
     "ImageMeta",
     "LoadedImage",
     "array_to_tensor",
@@ -51,6 +53,9 @@ __all__ = [
     "encode_image",
     "list_images",
     "load_image",
+    "max_input_pixels",
+    "max_output_pixels",
+    "probe_image",
     "read_image",
     "tensor_to_array",
     "write_image",
@@ -58,11 +63,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 #: Largest image (in pixels) read by default: 300 megapixels, e.g. 17300 x 17300.
 #: Override per call or with the environment variable ``SRGAN_MAX_PIXELS``.
 DEFAULT_MAX_PIXELS = 300_000_000
+
+#: Largest image (in pixels) srgan will produce by default: 1 gigapixel, e.g. 32768 x 32768
+#: (3 GiB of 8-bit RGB). Override per call or with ``SRGAN_MAX_OUTPUT_PIXELS``.
+DEFAULT_MAX_OUTPUT_PIXELS = 1 << 30
+
+#: Largest side each output format can store.
+FORMAT_MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**32 - 1, "BMP": 2**31 - 1}
 
 # srgan applies its own pixel limit before decoding; Pillow's global guard would refuse
 # legitimate large images first and with a different error type.
@@ -118,16 +130,32 @@ class LoadedImage:
 # --------------------------------------------------------------------------- reading
 
 
-def _max_pixels(max_pixels: int | None) -> int:
-    if max_pixels is not None:
-        return max_pixels
-    env = os.environ.get("SRGAN_MAX_PIXELS")
-    if env:
+def pixel_limit(value: int | None, env: str, default: int) -> int:
+    """``value`` if given, else the environment variable ``env``, else ``default``; must be positive."""
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        if not text:
+            return default
         try:
-            return int(env)
+            value = int(text.replace("_", ""))
         except ValueError:
-            log.warning("ignoring SRGAN_MAX_PIXELS=%r: not an integer", env)
-    return DEFAULT_MAX_PIXELS
+            raise ConfigError(f"{env}={text!r}: not a whole number of pixels") from None
+        if value <= 0:
+            raise ConfigError(f"{env}={text!r}: the pixel limit must be positive")
+        return value
+    if value <= 0:
+        raise ConfigError(f"the pixel limit must be positive, got {value}")
+    return value
+
+
+def max_input_pixels(max_pixels: int | None = None) -> int:
+    """The input pixel limit: ``max_pixels``, else ``SRGAN_MAX_PIXELS``, else 300 megapixels."""
+    return pixel_limit(max_pixels, "SRGAN_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+
+
+def max_output_pixels(value: int | None = None) -> int:
+    """The output pixel limit: ``value``, else ``SRGAN_MAX_OUTPUT_PIXELS``, else 1 gigapixel."""
+    return pixel_limit(value, "SRGAN_MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS)
 
 
 def _sniff_format(head: bytes) -> str | None:
@@ -141,6 +169,8 @@ def _sniff_format(head: bytes) -> str | None:
         return "BMP"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "TIFF"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
     return None
 
 
@@ -231,6 +261,11 @@ def _decode_pillow(path: Path, data: bytes, fmt: str, limit: int) -> LoadedImage
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
         raise CorruptImageError(f"{path}: corrupt {fmt} header ({exc})") from exc
     _check_size(path, im.width, im.height, limit)
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1 and fmt != "TIFF":
+        raise _animated(path, fmt, frames)
+    if frames > 1:
+        log.warning("%s: multi-page TIFF; only the first of its %d pages is read", path, frames)
     source_mode = im.mode
     try:
         im.load()
@@ -275,11 +310,42 @@ def _decode_png16(path: Path, data: bytes, color_type: int, limit: int) -> Loade
     return LoadedImage(a, meta)
 
 
+def _animated(path: Path, fmt: str, frames: int) -> UnsupportedImageError:
+    return UnsupportedImageError(
+        f"{path}: animated {fmt} ({frames} frames); srgan reads still images only, so extract the frames first"
+    )
+
+
+def _check_png_chunks(path: Path, data: bytes) -> None:
+    """Verify every chunk's CRC up to IEND (decoders skip the CRC of image data) and refuse APNG."""
+    pos, n = 8, len(data)
+    while True:
+        if pos + 12 > n:
+            raise CorruptImageError(f"{path}: truncated PNG (no IEND chunk)")
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > n:
+            raise CorruptImageError(f"{path}: truncated PNG (a chunk runs past the end of the file)")
+        tag = data[pos + 4 : pos + 8]
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        if zlib.crc32(data[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            name = tag.decode("latin-1", "replace")
+            raise CorruptImageError(f"{path}: corrupt PNG data ({name} chunk at byte {pos} fails its CRC check)")
+        if tag == b"acTL":
+            frames = int.from_bytes(data[pos + 8 : pos + 12], "big")
+            if frames > 1:
+                raise _animated(path, "PNG", frames)
+        if tag == b"IEND":
+            return
+        pos = end
+
+
 def _decode_png(path: Path, data: bytes, limit: int) -> LoadedImage:
     if len(data) < 33 or data[12:16] != b"IHDR":
         raise CorruptImageError(f"{path}: PNG without a valid IHDR header")
     width, height, bit_depth, color_type = struct.unpack(">IIBB", data[16:26])
     _check_size(path, width, height, limit)
+    _check_png_chunks(path, data)
     if bit_depth == 16:
         return _decode_png16(path, data, color_type, limit)
     return _decode_pillow(path, data, "PNG", limit)
@@ -296,6 +362,8 @@ def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
                     raise UnsupportedImageError(f"{path}: floating-point TIFF is not supported")
                 return _decode_pillow(path, data, "TIFF", limit)
             _check_size(path, int(page.imagewidth), int(page.imagelength), limit)
+            if len(tif.pages) > 1:
+                log.warning("%s: multi-page TIFF; only the first of its %d pages is read", path, len(tif.pages))
             a = page.asarray()
             if page.planarconfig == 2 and a.ndim == 3:  # separate planes: (S, H, W)
                 a = np.moveaxis(a, 0, -1)
@@ -318,22 +386,13 @@ def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
     return LoadedImage(a, ImageMeta("TIFF", depth, mode, icc, None))
 
 
-def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
-    """Read an image file with its metadata.
-
-    >>> img = load_image("photo.png")       # doctest: +SKIP
-    >>> img.array.shape, img.array.dtype    # doctest: +SKIP
-    ((512, 512, 3), dtype('uint8'))
-
-    Raises a subclass of :class:`~srgan.errors.ImageReadError` for anything that is not a
-    complete, supported image within the pixel limit.
-    """
-    p = Path(path)
-    limit = _max_pixels(max_pixels)
+def _read_and_sniff(p: Path, size: int | None) -> tuple[bytes, str]:
+    """The first ``size`` bytes of a file (all of it for None) and its image format, or a typed error."""
     try:
         if p.is_dir():
             raise ImageReadError(f"{p}: is a folder, not an image file")
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            data = f.read() if size is None else f.read(size)
     except FileNotFoundError as exc:
         raise ImageReadError(f"{p}: no such file") from exc
     except PermissionError as exc:
@@ -345,11 +404,80 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     fmt = _sniff_format(data[:16])
     if fmt is None:
         raise NotAnImageError(f"{p}: not an image (unrecognised content, whatever the file name says)")
+    return data, fmt
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
+    """Read an image file with its metadata.
+
+    >>> img = load_image("photo.png")       # doctest: +SKIP
+    >>> img.array.shape, img.array.dtype    # doctest: +SKIP
+    ((512, 512, 3), dtype('uint8'))
+
+    Raises a subclass of :class:`~srgan.errors.ImageReadError` for anything that is not a
+    complete, supported image within the pixel limit.
+    """
+    p = Path(path)
+    limit = max_input_pixels(max_pixels)
+    data, fmt = _read_and_sniff(p, None)
     if fmt == "PNG":
         return _decode_png(p, data, limit)
     if fmt == "TIFF":
         return _decode_tiff(p, data, limit)
     return _decode_pillow(p, data, fmt, limit)
+
+
+def _quiet_orientation(im: Image.Image) -> int:
+    """The EXIF orientation found in the header. ``Image.getexif`` is not used: for a PNG without an
+    eXIf chunk before its pixels it decodes the whole image to look further."""
+    raw = im.info.get("exif")
+    if not raw:
+        return 1
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        value = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    except Exception:  # a broken EXIF block: load_image warns about it, the probe stays quiet
+        return 1
+    return value if value in range(1, 9) else 1
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a file's header says: upright size (EXIF orientation applied) and container format."""
+
+    width: int
+    height: int
+    format: str
+
+
+def probe_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> ImageInfo:
+    """Read only the header of an image file: no pixels are decoded, whatever the image's size.
+
+    Raises :class:`~srgan.errors.ImageReadError` subclasses as :func:`load_image` does for files
+    that are missing, empty, not images or over the input pixel limit.
+    """
+    p = Path(path)
+    _head, fmt = _read_and_sniff(p, 16)
+    try:
+        if fmt == "TIFF":
+            with tifffile.TiffFile(p) as tif:
+                page = tif.pages.first
+                w, h = int(page.imagewidth), int(page.imagelength)
+                tag = page.tags.get(274)
+                orientation = int(tag.value) if tag is not None else 1
+        else:
+            with Image.open(p) as im:
+                w, h = im.size
+                orientation = _quiet_orientation(im) if fmt in ("JPEG", "PNG", "WEBP") else 1
+    except ImageReadError:
+        raise
+    except Exception as exc:  # every library raises its own types for a damaged header
+        raise CorruptImageError(f"{p}: corrupt {fmt} header ({exc})") from exc
+    _check_size(p, w, h, max_input_pixels(max_pixels))
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return ImageInfo(w, h, fmt)
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:

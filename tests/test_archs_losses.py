@@ -120,7 +120,7 @@ def test_vgg19_without_weights_fails_clearly(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="not found"):
         load_backbone("vgg19", tmp_path / "missing.pth")
     (tmp_path / "wrong.pth").write_bytes(b"not a state dict")
-    with pytest.raises(ModelError, match="not vgg19 ImageNet weights"):
+    with pytest.raises(ModelError, match="not a readable vgg19 weights file"):
         load_backbone("vgg19", tmp_path / "wrong.pth")
 
 

@@ -154,8 +154,8 @@ def test_skip_existing_and_refuse_overwriting_source(tmp_path, model_x2, astrona
                         "--skip-existing") == 0  # fmt: skip
     assert (tmp_path / "out" / "a.png").read_bytes() == b"keep me"
     before = (tmp_path / "a.png").read_bytes()
-    assert _cli_upscale(str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--model", str(model_x2)) == 1
-    assert "overwrite the source" in capsys.readouterr().err
+    assert _cli_upscale(str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--model", str(model_x2)) == 2
+    assert "would overwrite its own source" in capsys.readouterr().err
     assert (tmp_path / "a.png").read_bytes() == before
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from srgan.augment.dataset import FolderDataset, scan_folder
 from srgan.errors import ConfigError, SrganError
+from srgan.fsutil import OutputFolder, check_disjoint
 from srgan.io import atomic_write_bytes, load_image, write_image
 
 __all__ = ["PRESETS", "ClassicalReport", "build_preset", "load_pipeline", "prepare_output", "run_classical"]
@@ -119,15 +119,11 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def prepare_output(out: Path, *, overwrite: bool) -> None:
-    """Refuse to mix with an existing non-empty OUT unless ``overwrite`` (then it is emptied)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out}: already holds files; choose an empty folder or pass --overwrite")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def prepare_output(out: Path, *, overwrite: bool) -> OutputFolder:
+    """Refuse a non-empty OUT unless ``overwrite``; then only what srgan wrote there before is removed."""
+    folder = OutputFolder(out)
+    folder.prepare(overwrite=overwrite)
+    return folder
 
 
 @dataclass
@@ -148,17 +144,18 @@ def run_classical(
     include_originals: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    pipeline_file: str | Path | None = None,
 ) -> ClassicalReport:
     """Write ``per_image`` augmented copies of every image of SRC into OUT (same layout)."""
     if per_image < 1:
         raise ConfigError("--per-image must be at least 1")
     ds: FolderDataset = scan_folder(src)
     out_root = Path(out)
-    if out_root.resolve() == ds.root.resolve() or ds.root.resolve() in out_root.resolve().parents:
-        raise ConfigError(f"{out_root}: the output must not be inside the source folder")
-    prepare_output(out_root, overwrite=overwrite)
-    report = ClassicalReport(manifest=out_root / "manifest.jsonl")
-    A.save(pipeline, str(out_root / "pipeline.yaml"), data_format="yaml")  # the exact recipe, reloadable
+    check_disjoint(out_root, folders=[("source folder", ds.root)], files=[("pipeline file", pipeline_file)])
+    owned = prepare_output(out_root, overwrite=overwrite)
+    report = ClassicalReport(manifest=owned.claim(out_root / "manifest.jsonl"))
+    # the exact recipe, reloadable
+    A.save(pipeline, str(owned.claim(out_root / "pipeline.yaml")), data_format="yaml")
     lines: list[str] = []
     for f, label in tqdm(list(zip(ds.files, ds.labels, strict=True)), desc="augment", unit="img", disable=not progress):
         rel = ds.relative(f)
@@ -172,7 +169,7 @@ def run_classical(
             continue
         arr = img.array if img.array.shape[2] != 1 else img.array[:, :, 0]
         if include_originals:
-            dst = out_root / rel
+            dst = owned.claim(out_root / rel)
             write_image(dst, img.array, meta=img.meta)
             report.originals += 1
             lines.append(json.dumps({"output": dst.relative_to(out_root).as_posix(), "source": rel.as_posix(),
@@ -184,7 +181,7 @@ def run_classical(
             aug = res["image"]
             if aug.ndim == 2:
                 aug = aug[:, :, None]
-            dst = out_root / rel.parent / f"{rel.stem}_aug{k:03d}{rel.suffix}"
+            dst = owned.claim(out_root / rel.parent / f"{rel.stem}_aug{k:03d}{rel.suffix}")
             write_image(dst, np.ascontiguousarray(aug), meta=img.meta)
             report.written += 1
             applied = [{"transform": name, "params": _jsonable(params)} for name, params in res["applied_transforms"]]

@@ -28,9 +28,11 @@ from srgan.archs.cgan import SIZES, CondDiscriminator, CondGenerator, mbstd_grou
 from srgan.augment.dataset import scan_folder
 from srgan.augment.diffaug import diff_augment
 from srgan.errors import ConfigError, DataError, Interrupted, ModelError, SrganError
+from srgan.fsutil import OutputFolder
 from srgan.io import atomic_write_bytes, load_image, write_image
 from srgan.signals import StopFlag
 from srgan.train.ema import ema_update
+from srgan.weights import load_torch_file
 
 __all__ = ["GanConfig", "GanInterrupted", "generate", "load_images", "train_gan"]
 
@@ -206,7 +208,7 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     step = 0
     if resume and ckpt_path.is_file():
-        st = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        st = load_torch_file(ckpt_path, "GAN checkpoint")
         if st["classes"] != data.classes or st["config"]["size"] != cfg.size:
             raise ConfigError(f"{ckpt_path}: trained on other classes or size; cannot resume on {src}")
         g.load_state_dict(st["g"])
@@ -294,14 +296,28 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
     return ckpt_path
 
 
+def _check_generator_hparams(path: Path, st: Any) -> None:
+    """Bound the generator a checkpoint describes by the weights it actually holds, before building it."""
+    try:
+        hp, weights = dict(st["g_hparams"]), dict(st["g_ema"])
+        stored = sum(int(t.numel()) for t in weights.values())
+        z, base, n_cls = int(hp["z_dim"]), int(hp["base"]), int(hp["num_classes"])
+    except Exception as exc:
+        raise ModelError(f"{path}: not an srgan augment GAN checkpoint (no generator description)") from exc
+    if not (1 <= z <= 4096 and 1 <= base <= 1024 and 1 <= n_cls <= 100_000):
+        raise ModelError(f"{path}: generator z_dim={z}, base={base}, num_classes={n_cls} out of range")
+    least = 2 * z * 16 * base + n_cls * z  # its first linear layer and class embedding alone
+    if least > stored:
+        raise ModelError(f"{path}: describes a generator of at least {least:,} weights but holds {stored:,}")
+
+
 def load_generator_checkpoint(path: str | Path) -> tuple[CondGenerator, list[str], dict[str, Any]]:
     p = Path(path)
+    st = load_torch_file(p, "GAN checkpoint")
+    _check_generator_hparams(p, st)
     try:
-        st = torch.load(p, map_location="cpu", weights_only=True)
         g = CondGenerator(**st["g_hparams"])
         g.load_state_dict(st["g_ema"])
-    except FileNotFoundError:
-        raise ModelError(f"{p}: no such checkpoint") from None
     except Exception as exc:
         raise ModelError(f"{p}: not an srgan augment GAN checkpoint ({type(exc).__name__}: {exc})") from exc
     return g.eval(), list(st["classes"]), dict(st["config"])
@@ -335,6 +351,7 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
         upscaler = Upscaler(upscale, tile=0)
     counts: dict[str, int] = {}
     out_root = Path(out)
+    owned = OutputFolder(out_root)
     with torch.no_grad():
         for ci, name in enumerate(tqdm(classes, desc="generate", unit="class", disable=not progress)):
             folder = out_root / name if name else out_root
@@ -345,6 +362,6 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
                 imgs = _to_uint8(g(z, torch.full((k,), ci, dtype=torch.long)))
                 for j, img in enumerate(imgs):
                     a = upscaler.upscale(img) if upscaler is not None else img
-                    write_image(folder / f"gan_{start + j:05d}.png", a)
+                    write_image(owned.claim(folder / f"gan_{start + j:05d}.png"), a)
             counts[name] = per_class
     return counts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,21 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from srgan.errors import ConfigError, SrganError
+from srgan.errors import ConfigError, OutputTooLargeError, SrganError
+from srgan.fsutil import is_within
 from srgan.infer.upscaler import Upscaler
-from srgan.io import IMAGE_EXTENSIONS, list_images, load_image, write_image
+from srgan.io import (
+    FORMAT_MAX_SIDE,
+    IMAGE_EXTENSIONS,
+    format_for_path,
+    list_images,
+    load_image,
+    max_output_pixels,
+    probe_image,
+    write_image,
+)
 
-__all__ = ["BatchReport", "Job", "plan_jobs", "resize_output", "run_batch"]
+__all__ = ["BatchReport", "Job", "check_output_size", "plan_conflicts", "plan_jobs", "resize_output", "run_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,8 @@ def _is_glob(text: str) -> bool:
 
 def _dst_name(src: Path, ext: str, suffix: str) -> str:
     new_ext = src.suffix if ext == "auto" else f".{ext.lstrip('.')}"
+    if new_ext.lower() == ".gif":  # a palette of 256 colours cannot hold an upscaled photo: PNG keeps it all
+        new_ext = ".png"
     return f"{src.stem}{suffix}{new_ext}"
 
 
@@ -57,6 +70,8 @@ def plan_jobs(
     A single file goes to ``output`` if it has an image extension, else into the folder
     ``output``. A folder (or glob) goes into the folder ``output``, mirroring sub-folders.
     """
+    if any(sep and sep in suffix for sep in (os.sep, os.altsep, "\0")) or suffix in (".", ".."):
+        raise ConfigError(f"--suffix {suffix!r}: a suffix cannot hold a path separator (outputs stay in OUT)")
     out = Path(output)
     src_path = Path(input_spec)
     if _is_glob(input_spec) and not src_path.exists():
@@ -77,7 +92,30 @@ def plan_jobs(
         raise ConfigError(f"{input_spec}: no such file or folder")
     if out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
         raise ConfigError(f"{output}: several inputs need an output folder, not a file name")
-    return [Job(f, out / f.relative_to(base).parent / _dst_name(f, ext, suffix)) for f in files]
+    jobs = [Job(f, out / f.relative_to(base).parent / _dst_name(f, ext, suffix)) for f in files]
+    for job in jobs:
+        if not is_within(job.dst, out):  # e.g. a file name made of dots; checked again on the real paths
+            raise ConfigError(f"{job.src}: its output {job.dst} would lie outside the output folder {out}")
+    return jobs
+
+
+def plan_conflicts(jobs: list[Job]) -> list[str]:
+    """One message per output that would replace an input of the batch or another job's output."""
+    sources = {Path(os.path.realpath(j.src)): j.src for j in jobs}
+    taken: dict[Path, Path] = {}
+    problems = []
+    for job in jobs:
+        dst = Path(os.path.realpath(job.dst))
+        if dst in sources:
+            other = sources[dst]
+            whose = "its own source" if other == job.src else f"the source {other}"
+            problems.append(f"{job.src}: its output {job.dst} would overwrite {whose}; use --suffix or another folder")
+        elif dst in taken:
+            problems.append(f"{job.src}: its output {job.dst} is also the output of {taken[dst]}; use --ext auto "
+                            "or --suffix, or move one of them")  # fmt: skip
+        else:
+            taken[dst] = job.src
+    return problems
 
 
 def resize_output(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -95,6 +133,8 @@ def target_size(
 ) -> tuple[int, int] | None:
     """Final ``(width, height)`` asked for, or None for the model's native scale."""
     if outscale is not None:
+        if not math.isfinite(outscale) or outscale <= 0:
+            raise ConfigError(f"outscale must be a finite positive number, got {outscale}")
         return max(1, round(in_w * outscale)), max(1, round(in_h * outscale))
     if width and height:
         return width, height
@@ -103,6 +143,24 @@ def target_size(
     if height:
         return max(1, round(in_w * height / in_h)), height
     return None
+
+
+def check_output_size(path: Path, dst: Path, in_w: int, in_h: int, scale: int, final: tuple[int, int] | None,
+                      limit: int) -> None:  # fmt: skip
+    """Refuse, before any pixel is decoded, an output over ``limit`` pixels or beyond its format's sides."""
+    sizes = [(in_w * scale, in_h * scale)] + ([final] if final is not None else [])
+    for w, h in sizes:
+        if w * h > limit:
+            raise OutputTooLargeError(
+                f"{path}: the output would be {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
+                "(raise it with --max-output-pixels or SRGAN_MAX_OUTPUT_PIXELS)"
+            )
+    w, h = sizes[-1]
+    fmt = format_for_path(dst)
+    side = FORMAT_MAX_SIDE.get(fmt)
+    if side is not None and max(w, h) > side:
+        raise OutputTooLargeError(f"{path}: a {w}x{h} output does not fit {fmt}, whose sides stop at {side:,} "
+                                  "pixels; choose another --ext")  # fmt: skip
 
 
 def _clean_stale_temporaries(folders: set[Path]) -> None:
@@ -137,8 +195,15 @@ def run_batch(
     quality: int = 95,
     skip_existing: bool = False,
     progress: bool = True,
+    max_pixels: int | None = None,
 ) -> BatchReport:
-    """Upscale every job; each failure is logged as one line and the batch goes on."""
+    """Upscale every job; each failure is logged as one line and the batch goes on.
+
+    Before an input is decoded, its header is read and the output it would give (at the
+    model's scale, and after ``outscale``/``width``/``height``) is checked against
+    ``max_pixels`` (default :func:`~srgan.io.max_output_pixels`) and the output format.
+    """
+    limit = max_output_pixels(max_pixels)
     report = BatchReport()
     _clean_stale_temporaries({j.dst.parent for j in jobs})
     for job in tqdm(jobs, desc="upscale", unit="img", disable=not progress or len(jobs) < 2):
@@ -148,9 +213,13 @@ def run_batch(
             if skip_existing and job.dst.exists():
                 report.skipped.append(job.dst)
                 continue
+            info = probe_image(job.src)
+            size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
+            check_output_size(job.src, job.dst, info.width, info.height, upscaler.scale, size, limit)
             img = load_image(job.src)
-            out = upscaler.upscale(img.array)
             size = target_size(img.width, img.height, outscale=outscale, width=width, height=height)
+            check_output_size(job.src, job.dst, img.width, img.height, upscaler.scale, size, limit)
+            out = upscaler.upscale(img.array)
             if size is not None:
                 out = resize_output(out, size)
             write_image(job.dst, out, meta=img.meta, quality=quality)
@@ -158,4 +227,15 @@ def run_batch(
         except SrganError as exc:
             log.error("%s", exc)
             report.failed.append((job.src, str(exc)))
+        except MemoryError:
+            msg = f"{job.src}: out of memory (try --tile with a smaller tile, or a smaller output)"
+            log.error("%s", msg)
+            report.failed.append((job.src, msg))
+        except (RuntimeError, cv2.error) as exc:  # torch allocation failures, OpenCV size limits
+            if os.environ.get("SRGAN_DEBUG"):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = f"{job.src}: failed ({type(exc).__name__}: {first})"
+            log.error("%s", msg)
+            report.failed.append((job.src, msg))
     return report

@@ -21,6 +21,7 @@ from torch import nn
 
 from srgan.archs import load_generator, read_metadata
 from srgan.errors import ModelError
+from srgan.weights import load_torch_file
 
 __all__ = ["DEFAULT_MODEL", "LoadedModel", "ModelInfo", "list_models", "load_model", "weights_dir"]
 
@@ -143,8 +144,21 @@ def _load_spandrel(name: str, path: Path, device: torch.device | str) -> LoadedM
         from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
     except ImportError as exc:  # pragma: no cover - spandrel is a dependency
         raise ModelError("third-party models need the spandrel package") from exc
+    loader = ModelLoader(device=torch.device(device))
     try:
-        desc = ModelLoader(device=torch.device(device)).load_from_file(path)
+        if path.suffix.lower() in (".pth", ".pt", ".ckpt"):
+            # Our own restricted load: refuses pickled code and TorchScript (spandrel would run a .pt as
+            # TorchScript) with one clear line; spandrel then recognises the architecture from the tensors.
+            from spandrel import canonicalize_state_dict
+
+            state = load_torch_file(path, "model file")
+            if not isinstance(state, dict):
+                raise ModelError(f"{path}: holds no state dict (a table of named tensors)")
+            desc = loader.load_from_state_dict(canonicalize_state_dict(state))
+        else:
+            desc = loader.load_from_file(path)
+    except ModelError:
+        raise
     except pickle.UnpicklingError as exc:
         raise ModelError(f"{path}: refused: the file holds pickled objects other than tensors ({exc})") from exc
     except UnsupportedModelError as exc:

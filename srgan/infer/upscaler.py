@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from srgan.errors import ConfigError, ModelError
+from srgan.errors import ConfigError, ModelError, OutputTooLargeError
 from srgan.infer.models import DEFAULT_MODEL, LoadedModel, load_model
+from srgan.io import max_output_pixels
 
 __all__ = ["Upscaler", "resolve_device"]
 
@@ -235,6 +236,10 @@ class Upscaler:
             raise ConfigError(f"expected (H, W, 1-4) uint8/uint16 pixels, got {image.shape} {image.dtype}")
         h, w, c = image.shape
         s = self.scale
+        limit = max_output_pixels()
+        if h * s * w * s > limit:
+            raise OutputTooLargeError(f"a {w}x{h} image at x{s} gives {w * s * h * s:,} pixels, over the output "
+                                      f"limit of {limit:,} (SRGAN_MAX_OUTPUT_PIXELS)")  # fmt: skip
         maxval = 255.0 if image.dtype == np.uint8 else 65535.0
         n_color = c - 1 if c in (2, 4) else c
         out = np.empty((h * s, w * s, c), dtype=image.dtype)

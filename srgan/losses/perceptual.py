@@ -19,6 +19,7 @@ import torchvision
 from torch import nn
 
 from srgan.errors import ModelError
+from srgan.weights import load_torch_file
 
 __all__ = ["BACKBONES", "PerceptualLoss", "load_backbone"]
 
@@ -79,11 +80,11 @@ def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allo
     if path is not None:
         if not path.is_file():
             raise ModelError(f"{backbone} weights not found at {path}")
+        state = load_torch_file(path, f"{backbone} weights file")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
         except Exception as exc:
-            raise ModelError(f"{path}: not {backbone} ImageNet weights ({exc})") from exc
+            raise ModelError(f"{path}: not {backbone} ImageNet weights ({str(exc).splitlines()[0]})") from exc
         log.debug("loaded %s weights from %s", backbone, path)
     elif allow_download:
         try:

@@ -15,9 +15,10 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
 from srgan.signals import StopFlag
 from srgan.train.config import Config
 from srgan.train.ema import ema_update
+from srgan.weights import load_torch_file
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
 
@@ -110,14 +112,61 @@ def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, DDP) else m
 
 
+#: What a training run writes into its folder; ``--overwrite`` removes these and nothing else.
+RUN_FILES = ("checkpoints/latest.pt", "final.safetensors", "metrics.jsonl", "config.json")
+RUN_FOLDERS = ("tb",)
+
+
+def existing_run_files(out: Path) -> list[str]:
+    """The files and folders of an earlier run found in ``out``."""
+    return [n for n in RUN_FILES if (out / n).is_file()] + [f"{n}/" for n in RUN_FOLDERS if (out / n).is_dir()]
+
+
+def remove_run_files(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            shutil.rmtree(out / name)
+    with suppress(OSError):
+        (out / "checkpoints").rmdir()  # only if nothing else is in it
+
+
+def _trim_metrics(path: Path, upto: int) -> None:
+    """Drop metric records past ``upto``: a resumed run logs those iterations again."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if int(json.loads(line).get("iteration", 0)) <= upto:
+                kept.append(line)
+        except (ValueError, AttributeError):
+            continue  # a torn last line from a hard kill
+    atomic_write_bytes(path, "".join(f"{ln}\n" for ln in kept).encode())
+
+
 class Trainer:
     """Builds models, data and optimizers from a :class:`Config` and runs the loop."""
 
-    def __init__(self, cfg: Config, output: str | Path, *, resume: bool = False, progress: bool = True) -> None:
+    def __init__(self, cfg: Config, output: str | Path, *, resume: bool = False, progress: bool = True,
+                 overwrite: bool = False) -> None:  # fmt: skip
         self.cfg = cfg
         self.out = Path(output)
         self.progress = progress
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other")
+        if not resume:
+            found = existing_run_files(self.out)
+            if found and not overwrite:
+                raise ConfigError(f"{self.out}: already holds a training run ({', '.join(found)}); continue it with "
+                                  "--resume, or pass --overwrite to start again (its checkpoint, metrics and "
+                                  "weights are replaced)")  # fmt: skip
         self.dist, self.device = init_distributed(cfg.train.device)
+        if overwrite and self.dist.is_main:
+            remove_run_files(self.out)
+        if self.dist.enabled:
+            dist.barrier()
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         t = cfg.train
@@ -216,7 +265,9 @@ class Trainer:
 
             state = load_file(str(p))
         else:
-            ckpt = torch.load(p, map_location="cpu", weights_only=True)
+            ckpt = load_torch_file(p, "checkpoint")
+            if not isinstance(ckpt, dict) or not isinstance(ckpt.get("ema") or ckpt.get("g"), dict):
+                raise ModelError(f"train.init_from {p}: not an srgan training checkpoint (no generator weights)")
             state = ckpt.get("ema") or ckpt["g"]
         try:
             _unwrap(self.g).load_state_dict(state)
@@ -270,10 +321,7 @@ class Trainer:
         if not path.is_file():
             log.info("no checkpoint in %s: starting from iteration 0", path.parent)
             return False
-        try:
-            st = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ModelError(f"{path}: unreadable checkpoint ({exc})") from exc
+        st = load_torch_file(path, "checkpoint")
         if st["config"]["model"] != self.cfg.to_dict()["model"]:
             raise ConfigError(f"{path}: the checkpoint's [model] section differs from the config; cannot resume")
         if st["config"]["train"]["stage"] != self.cfg.train.stage:
@@ -293,6 +341,8 @@ class Trainer:
         if self.device.type == "cuda" and "rng_cuda" in st:
             torch.cuda.set_rng_state(st["rng_cuda"], self.device)
         self.iteration = int(st["iteration"])
+        if self.dist.is_main:
+            _trim_metrics(self.out / "metrics.jsonl", self.iteration)
         self.val_metrics = dict(st.get("val_metrics", {}))
         if st.get("world_size", 1) != self.dist.world_size:
             log.info("resuming a %d-process run with %d process(es)", st.get("world_size", 1), self.dist.world_size)
@@ -463,6 +513,8 @@ class Trainer:
                 if self._stop_requested(stop):
                     self.save_checkpoint()
                     bar.close()
+                    if self.writer is not None:
+                        self.writer.close()
                     raise TrainingInterrupted(
                         f"stopped at iteration {self.iteration}; checkpoint saved in {self.checkpoint_path.parent}, "
                         "continue with --resume"
@@ -500,9 +552,10 @@ class Trainer:
         return path
 
 
-def train(cfg: Config, output: str | Path, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run a training job; see :class:`Trainer`."""
-    trainer = Trainer(cfg, output, resume=resume, progress=progress)
+def train(cfg: Config, output: str | Path, *, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Run a training job; see :class:`Trainer`. An existing run needs ``resume`` or ``overwrite``."""
+    trainer = Trainer(cfg, output, resume=resume, progress=progress, overwrite=overwrite)
     try:
         return trainer.run()
     finally:
