@@ -15,6 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 
+# srgan looks for backbone weights only where it is told: the benchmarks tell it, for LPIPS and
+# perceptual scores, with the SqueezeNet 1.1 file in ../shared/weights (child processes inherit it).
+_SQUEEZENET = REPO.parent / "shared" / "weights" / "squeezenet1_1_imagenet.pth"
+if _SQUEEZENET.is_file():
+    os.environ.setdefault("SRGAN_SQUEEZENET_WEIGHTS", str(_SQUEEZENET))
+
+
 def data_dir() -> Path:
     """The benchmark images: ``SRGAN_DATA`` or ../shared/data beside the repository."""
     root = Path(os.environ.get("SRGAN_DATA", REPO.parent / "shared" / "data"))

@@ -19,9 +19,10 @@ from common import RESULTS, command_line, data_dir, machine, machine_markdown
 from peers import available, peer_method
 
 from srgan.evaluate import evaluate, resolve_method
-from srgan.infer import list_models, model_method
+from srgan.infer import model_method
 from srgan.io import atomic_write_bytes
 from srgan.metrics.lpips import LPIPS
+from srgan.weights import list_models
 
 PUBLISHED = {  # (method, scale) -> {dataset: (psnr, ssim or None)}
     ("bicubic", 2): {"Set5": (33.66, 0.9299), "Set14": (30.24, 0.8688), "BSD100": (29.56, 0.8431)},

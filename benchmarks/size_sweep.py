@@ -31,7 +31,7 @@ from srgan.train import load_config, train
 from srgan.train.trainer import Trainer, TrainingInterrupted
 
 ARMS = {"32x8": (32, 8), "48x12": (48, 12), "64x16": (64, 16)}
-CONFIG = REPO / "configs" / "srresnet-x4.toml"
+CONFIG = REPO / "srgan" / "configs" / "srresnet-x4.toml"
 
 
 def _sets(feat: int, blocks: int) -> list[str]:

@@ -138,7 +138,8 @@ def main() -> None:
         return
     from peers import available
 
-    from srgan.infer import DEFAULT_MODEL, list_models
+    from srgan.infer import DEFAULT_MODEL
+    from srgan.weights import list_models
 
     shipped = [f"srgan:{m.name}" for m in list_models() if m.scale == 4]
     models = [*shipped, "RRDBNet", "SwinIR-M", "SwinIR-light", *[f"opencv:{n}" for n in available(4)]]

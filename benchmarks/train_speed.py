@@ -18,17 +18,18 @@ from pathlib import Path
 import torch
 from common import REPO, RESULTS, command_line, machine, machine_markdown
 
-from srgan.archs import build_generator, save_generator
+from srgan.archs import build_generator
 from srgan.io import atomic_write_bytes
 from srgan.train import load_config
 from srgan.train.trainer import Trainer
+from srgan.weights import save_generator
 
 CONFIGS = ("srresnet-x4", "srresnet-x2", "srgan-x4")
 
 
 def measure(name: str, iters: int, warmup: int, tmp: Path) -> dict[str, object]:
     overrides = [f"train.iterations={iters + warmup}", 'val.dir=""']
-    cfg = load_config(REPO / "configs" / f"{name}.toml", overrides)
+    cfg = load_config(REPO / "srgan" / "configs" / f"{name}.toml", overrides)
     if cfg.train.stage == "gan" and not Path(cfg.train.init_from).is_file():
         init = tmp / f"{name}-init.safetensors"
         torch.manual_seed(0)

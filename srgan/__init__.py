@@ -1,12 +1,26 @@
 """srgan: image super-resolution and dataset augmentation on PyTorch.
 
-The package is organised one folder per concern (see README.md): ``io`` reads and
-writes images faithfully, ``resize`` is the MATLAB-compatible bicubic the benchmark
-protocol depends on, ``metrics`` scores images the way published tables do.
+>>> from srgan import Upscaler                                  # doctest: +SKIP
+>>> Upscaler("srresnet-x4").upscale(image)                      # doctest: +SKIP
+
+The package is organised one folder per concern (README.md, "How srgan is built"); importing
+``srgan`` itself is light: torch loads when ``Upscaler`` or ``load_model`` is first used.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from srgan.errors import SrganError
 
 __version__ = "0.1.0"
 
-__all__ = ["SrganError", "__version__"]
+__all__ = ["SrganError", "Upscaler", "__version__", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Upscaler", "load_model"):
+        from srgan import infer
+
+        return getattr(infer, name)
+    raise AttributeError(f"module 'srgan' has no attribute {name!r}")

@@ -145,7 +145,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train from a TOML config. Under `torchrun --nproc_per_node N -m srgan train ...` "
         "it runs DDP (NCCL on GPUs, gloo on CPU).",
     )
-    p.add_argument("config", help="TOML config file (see configs/)")
+    p.add_argument("config", help="TOML config file, or a shipped recipe: srresnet-x4, srresnet-x2, srgan-x4")
     p.add_argument("--output", required=True, metavar="DIR", help="run folder: checkpoints, logs, final weights")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/latest.pt if present")
     p.add_argument(
@@ -166,8 +166,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from srgan.train import load_config, train
+    from srgan.weights import config_path
 
-    cfg = load_config(args.config, args.set)
+    cfg = load_config(config_path(args.config), args.set)
     result = train(cfg, args.output, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
     if "weights" in result:
         val = result.get("val") or {}
@@ -283,7 +284,8 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
-    from srgan.infer import DEFAULT_MODEL, list_models, weights_dir
+    from srgan.infer import DEFAULT_MODEL
+    from srgan.weights import list_models, weights_dir
 
     models = list_models()
     if not models:

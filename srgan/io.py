@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import tifffile
 import torch
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from srgan.errors import (
     ConfigError,
@@ -76,11 +76,6 @@ DEFAULT_MAX_OUTPUT_PIXELS = 1 << 30
 #: Largest side each output format can store.
 FORMAT_MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**32 - 1, "BMP": 2**31 - 1}
 
-# srgan applies its own pixel limit before decoding; Pillow's global guard would refuse
-# legitimate large images first and with a different error type.
-Image.MAX_IMAGE_PIXELS = None
-# A truncated file must be an error, never a silently zero-padded image.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 _ORIENTATION_TAG = 0x0112
 _ICC_TIFF_TAG = 34675
@@ -156,6 +151,27 @@ def max_input_pixels(max_pixels: int | None = None) -> int:
 def max_output_pixels(value: int | None = None) -> int:
     """The output pixel limit: ``value``, else ``SRGAN_MAX_OUTPUT_PIXELS``, else 1 gigapixel."""
     return pixel_limit(value, "SRGAN_MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS)
+
+
+def _pil_open(fp: io.BytesIO | Path, fmt: str) -> Image.Image:
+    """Open with Pillow's plugin for ``fmt`` directly.
+
+    ``Image.open`` applies Pillow's process-wide decompression-bomb limit (``MAX_IMAGE_PIXELS``),
+    which srgan neither relies on (its own limit is checked from the header first) nor changes for
+    the other users of Pillow in the process.
+    """
+    Image.init()
+    factory, _accept = Image.OPEN[fmt]
+    if isinstance(fp, Path):
+        f = open(fp, "rb")  # noqa: SIM115 - the image owns it and closes it with itself
+        try:
+            im = factory(f, str(fp))
+        except BaseException:
+            f.close()
+            raise
+        im._exclusive_fp = True  # as Image.open marks a file it opened: closed with the image
+        return im
+    return factory(fp, "")
 
 
 def _sniff_format(head: bytes) -> str | None:
@@ -255,7 +271,7 @@ def _pillow_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
 
 def _decode_pillow(path: Path, data: bytes, fmt: str, limit: int) -> LoadedImage:
     try:
-        im = Image.open(io.BytesIO(data))
+        im = _pil_open(io.BytesIO(data), fmt)
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{path}: not a readable {fmt} image") from exc
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
@@ -288,7 +304,7 @@ def _decode_png16(path: Path, data: bytes, color_type: int, limit: int) -> Loade
     exif: bytes | None = None
     orientation = 1
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _pil_open(io.BytesIO(data), "PNG") as im:
             icc = im.info.get("icc_profile") or None
             exif, orientation = _exif_from_pillow(im)
     except Exception:  # metadata is best effort; the pixels decide readability
@@ -467,7 +483,7 @@ def probe_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
                 tag = page.tags.get(274)
                 orientation = int(tag.value) if tag is not None else 1
         else:
-            with Image.open(p) as im:
+            with _pil_open(p, fmt) as im:
                 w, h = im.size
                 orientation = _quiet_orientation(im) if fmt in ("JPEG", "PNG", "WEBP") else 1
     except ImageReadError:

@@ -38,10 +38,20 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
+def squeezenet_path() -> Path:
+    return shared_data_dir().parent / "weights" / "squeezenet1_1_imagenet.pth"
+
+
 @pytest.fixture(scope="session")
 def shared_weights() -> Path:
-    """SqueezeNet 1.1 ImageNet weights, in shared/weights beside shared/data."""
-    return _require(shared_data_dir().parent / "weights" / "squeezenet1_1_imagenet.pth", "SqueezeNet weights")
+    """SqueezeNet 1.1 ImageNet weights, in shared/weights beside shared/data.
+
+    srgan never looks for them there by itself; tests that need them take this fixture, which
+    also names them in ``SRGAN_SQUEEZENET_WEIGHTS`` for the code paths that read the variable.
+    """
+    path = _require(squeezenet_path(), "SqueezeNet weights")
+    os.environ["SRGAN_SQUEEZENET_WEIGHTS"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

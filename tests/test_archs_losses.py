@@ -6,17 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srgan.archs import (
-    PatchDiscriminator,
-    SRResNet,
-    VGGDiscriminator,
-    load_generator,
-    read_metadata,
-    save_generator,
-)
+from srgan.archs import PatchDiscriminator, SRResNet, VGGDiscriminator
 from srgan.archs.generator import icnr_
 from srgan.errors import ModelError
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss, load_backbone
+from srgan.weights import load_generator, read_metadata, save_generator
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

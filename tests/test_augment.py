@@ -154,7 +154,8 @@ def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
 
 
 def test_gan_cli_with_upscale_and_generate(labelled, tmp_path, monkeypatch):
-    from srgan.archs import SRResNet, save_generator
+    from srgan.archs import SRResNet
+    from srgan.weights import save_generator
 
     save_generator(tmp_path / "up2.safetensors", SRResNet(scale=2, num_feat=8, num_blocks=1).eval(), {"scale": 2})
     out = tmp_path / "gan_out"

@@ -39,9 +39,10 @@ from conftest import REPO
 from PIL import Image
 from safetensors.torch import save_file
 
-from srgan.archs import SRResNet, save_generator
+from srgan.archs import SRResNet
 from srgan.cli import main
 from srgan.io import read_image, write_image
+from srgan.weights import save_generator
 
 GOOD = skimage.data.astronaut()[96:128, 200:232]  # 32 x 32 RGB crop of a real photo
 CAT = skimage.data.chelsea()[60:124, 150:214]  # 64 x 64
@@ -277,7 +278,7 @@ def report_into_real(root: Path, model: Path) -> list[str]:
 def train_existing_run(root: Path, model: Path) -> list[str]:
     _put(root, {"photos/a.png": _png(skimage.data.astronaut()[:96, :96]), "run/checkpoints/latest.pt": b"3 hours",
                 "run/metrics.jsonl": b'{"iteration": 5000}\n', "run/final.safetensors": b"weights"})  # fmt: skip
-    return ["train", str(REPO / "configs/tiny.toml"), "--output", str(root / "run"), "--no-progress",
+    return ["train", str(REPO / "tests/configs/tiny.toml"), "--output", str(root / "run"), "--no-progress",
             "--set", f'data.train_dirs=["{root / "photos"}"]']  # fmt: skip
 
 

@@ -78,7 +78,7 @@ def test_amp_training_on_cuda(tmp_path, images, amp):
 
     d = tmp_path / "hr"
     write_image(d / "a.png", images[0][1])
-    cfg = load_config(REPO / "configs" / "tiny.toml", [f'data.train_dirs=["{d}"]', f'train.amp="{amp}"',
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.toml", [f'data.train_dirs=["{d}"]', f'train.amp="{amp}"',
                                                        'train.device="cuda"', "train.iterations=6"])  # fmt: skip
     result = train(cfg, tmp_path / "run", progress=False)
     assert result["iteration"] == 6

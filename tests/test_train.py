@@ -16,13 +16,13 @@ import torch
 from conftest import REPO
 from safetensors.torch import load_file
 
-from srgan.archs import load_generator
 from srgan.cli import main
 from srgan.evaluate import make_lr, prepare_hr, score_pair
 from srgan.io import array_to_tensor, tensor_to_array, write_image
 from srgan.train import load_config, train
+from srgan.weights import config_path, load_generator
 
-TINY = REPO / "configs" / "tiny.toml"
+TINY = REPO / "tests" / "configs" / "tiny.toml"
 
 
 @pytest.fixture(scope="module")
@@ -197,10 +197,10 @@ def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, c
     assert not (tmp_path / "r2" / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("name", ["srresnet-x4", "srresnet-x2", "srgan-x4", "tiny"])
+@pytest.mark.parametrize("name", ["srresnet-x4", "srresnet-x2", "srgan-x4", "tests/configs/tiny.toml"])
 def test_shipped_configs_are_valid(shared_data, name, monkeypatch):
     monkeypatch.chdir(REPO)  # configs name ../shared/data relative to the repository root
     if not (REPO.parent / "shared" / "data").is_dir():
         pytest.skip("configs point at ../shared/data beside the repository")
-    cfg = load_config(REPO / "configs" / f"{name}.toml")
+    cfg = load_config(config_path(name))  # a shipped recipe's name, or a file
     assert cfg.model.arch == "srresnet"

@@ -17,11 +17,12 @@ import torch
 from conftest import REPO
 from PIL import Image
 
-from srgan.archs import SRResNet, save_generator
+from srgan.archs import SRResNet
 from srgan.cli import main
 from srgan.errors import ModelError
 from srgan.infer import Upscaler, load_model
 from srgan.io import ImageMeta, load_image, read_image, write_image
+from srgan.weights import save_generator
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
     python tools/ship_model.py runs/srresnet-x4 --name srresnet-x4 --description "..."
 
-Takes the run's latest checkpoint (EMA weights when kept), writes weights/NAME.safetensors
+Takes the run's latest checkpoint (EMA weights when kept), writes srgan/shipped/NAME.safetensors
 with the architecture, training metadata and the Y-PSNR/SSIM measured here on Set5, Set14
 and BSD100 (`srgan evaluate`'s default protocol; LPIPS-SqueezeNet too), and writes the figures to
 benchmarks/results/NAME.json. The equivalent measurement from the command line is
@@ -50,7 +50,7 @@ def main() -> None:
     g = build_generator(arch, **model_cfg)
     g.load_state_dict(ckpt.get("ema") or ckpt["g"])
     g.eval()
-    out = REPO / "weights" / f"{args.name}.safetensors"
+    out = REPO / "srgan" / "shipped" / f"{args.name}.safetensors"
     wall = None
     metrics = args.run / "metrics.jsonl"
     if metrics.is_file():

@@ -5,19 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from srgan.evaluate import Method, register_model_resolver
-from srgan.infer.models import DEFAULT_MODEL, LoadedModel, ModelInfo, list_models, load_model, weights_dir
+from srgan.infer.models import DEFAULT_MODEL, LoadedModel, load_model
 from srgan.infer.upscaler import Upscaler, resolve_device
+from srgan.weights import list_models
 
 __all__ = [
     "DEFAULT_MODEL",
     "LoadedModel",
-    "ModelInfo",
     "Upscaler",
-    "list_models",
     "load_model",
     "model_method",
     "resolve_device",
-    "weights_dir",
 ]
 
 

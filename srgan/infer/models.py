@@ -1,7 +1,7 @@
 """Finding and loading upscaling models: shipped names, srgan weights files, third-party files.
 
-* A shipped model is named (``srresnet-x4``) and lives in the weights folder:
-  ``SRGAN_WEIGHTS_DIR`` if set, else ``weights/`` of the source tree.
+* A shipped model is named (``srresnet-x4``) and lives in the package (see :mod:`srgan.weights`;
+  ``SRGAN_WEIGHTS_DIR`` overrides the folder).
 * An srgan ``.safetensors`` file (with ``srgan_arch`` metadata) loads without spandrel.
 * Anything else (ESRGAN, Real-ESRGAN, SwinIR, ... as ``.pth`` / ``.pt`` / ``.ckpt`` or
   ``.safetensors``) loads through spandrel, whose ``.pth`` reader unpickles only tensors
@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,58 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srgan.archs import load_generator, read_metadata
 from srgan.errors import ModelError
-from srgan.weights import load_torch_file
+from srgan.weights import list_models, load_generator, load_torch_file, read_metadata, weights_dir
 
-__all__ = ["DEFAULT_MODEL", "LoadedModel", "ModelInfo", "list_models", "load_model", "weights_dir"]
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "load_model"]
 
-#: What ``srgan upscale`` uses without ``--model`` (see weights/README.md for why).
+#: What ``srgan upscale`` uses without ``--model`` (see srgan/shipped/README.md for why).
 DEFAULT_MODEL = "srresnet-x4"
-
-
-def weights_dir() -> Path:
-    env = os.environ.get("SRGAN_WEIGHTS_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "weights"
-
-
-@dataclass
-class ModelInfo:
-    """A shipped model as ``srgan models`` lists it."""
-
-    name: str
-    path: Path
-    scale: int
-    parameters: int
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def description(self) -> str:
-        return self.metadata.get("description", "")
-
-    def metric(self, key: str) -> str:
-        try:
-            return str(json.loads(self.metadata.get("benchmarks", "{}")).get(key, ""))
-        except json.JSONDecodeError:
-            return ""
-
-
-def list_models() -> list[ModelInfo]:
-    """The shipped models found in the weights folder, sorted by name."""
-    out = []
-    root = weights_dir()
-    for path in sorted(root.glob("*.safetensors")) if root.is_dir() else []:
-        try:
-            meta = read_metadata(path)
-        except ModelError:
-            continue
-        if "srgan_arch" not in meta:
-            continue
-        params = int(meta.get("parameters", "0") or 0)
-        out.append(ModelInfo(path.stem, path, int(meta.get("scale", "0") or 0), params, meta))
-    return out
 
 
 @dataclass

@@ -55,15 +55,9 @@ BACKBONES = {
 
 
 def default_weights_path(backbone: str) -> Path | None:
-    """An offline location for the backbone weights: ``SRGAN_<NAME>_WEIGHTS`` or ../shared/weights."""
+    """The backbone weights named by the environment variable ``SRGAN_<NAME>_WEIGHTS``, if set."""
     env = os.environ.get(f"SRGAN_{backbone.upper()}_WEIGHTS")
-    if env:
-        return Path(env)
-    if backbone == "squeezenet":
-        shared = Path(__file__).resolve().parents[3] / "shared" / "weights" / "squeezenet1_1_imagenet.pth"
-        if shared.is_file():
-            return shared
-    return None
+    return Path(env) if env else None
 
 
 def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allow_download: bool = False) -> nn.Module:

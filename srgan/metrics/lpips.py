@@ -2,7 +2,7 @@
 
 The ``lpips`` package ships its calibrated linear layers (``weights/v0.1/squeeze.pth``) but
 fetches the ImageNet backbone through torchvision. Here the backbone comes from a local
-file (srgan's usual lookup: ``SRGAN_SQUEEZENET_WEIGHTS``, ../shared/weights, torchvision's
+file (srgan's usual lookup: ``SRGAN_SQUEEZENET_WEIGHTS``, torchvision's
 cache) and is copied into the package's network, so nothing is downloaded and the result
 is the published LPIPS-squeeze.
 """

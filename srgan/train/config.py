@@ -1,4 +1,4 @@
-"""Training configuration: TOML files in ``configs/`` mapped onto typed dataclasses.
+"""Training configuration: TOML files (the shipped recipes are in ``srgan/configs/``) mapped onto typed dataclasses.
 
 Unknown keys, wrong types and impossible values are refused with one clear line
 (:class:`~srgan.errors.ConfigError`) before any training starts. ``--set key=value``

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from srgan.archs import build_discriminator, build_generator, save_generator
+from srgan.archs import build_discriminator, build_generator
 from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.degrade import DegradationConfig
 from srgan.errors import ConfigError, Interrupted, ModelError, SrganError
@@ -41,7 +41,7 @@ from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
 from srgan.signals import StopFlag
 from srgan.train.config import Config
 from srgan.train.ema import ema_update
-from srgan.weights import load_torch_file
+from srgan.weights import load_torch_file, save_generator, shipped_model_path
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
 
@@ -258,8 +258,10 @@ class Trainer:
     def _init_from(self, path: str) -> None:
         """Start the gan stage from psnr-stage weights (EMA weights when the checkpoint has them)."""
         p = Path(path)
+        if not p.is_file() and not p.suffix:
+            p = shipped_model_path(path) or p
         if not p.is_file():
-            raise ConfigError(f"train.init_from: {p} does not exist")
+            raise ConfigError(f"train.init_from: {p} is neither a file nor a shipped model name")
         if p.suffix == ".safetensors":
             from safetensors.torch import load_file
 
