@@ -220,6 +220,17 @@ def test_onnx_export_matches_torch(tmp_path, model_x4, capsys):
     assert diff < 1e-4
 
 
+def test_onnx_export_without_the_extra_names_it(tmp_path, model_x4, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    assert main(["export", "--model", str(model_x4), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'srgan[onnx]'" in err[0] and "onnxscript" in err[0]
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_models_lists_shipped_models(tmp_path, model_x4, monkeypatch, capsys):
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(model_x4.parent))
     assert main(["models"]) == 0

@@ -19,8 +19,20 @@ __all__ = ["export_onnx", "onnx_parity"]
 log = logging.getLogger(__name__)
 
 
+ONNX_EXTRA = "ONNX export needs the onnx extra: pip install 'srgan[onnx]' (onnx, onnxscript, onnxruntime)"
+
+
+def _require_onnx() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelError(f"{ONNX_EXTRA}; missing: {', '.join(missing)}")
+
+
 def export_onnx(model_name: str | Path, output: str | Path, *, opset: int = 18) -> Path:
     """Export a model to ONNX (input ``lr`` ``(N, 3, H, W)`` in [0, 1], output ``sr``); written atomically."""
+    _require_onnx()
     loaded = load_model(model_name, device="cpu")
     module = loaded.module.float().eval().to(memory_format=torch.contiguous_format)  # NCHW for export
     h = torch.export.Dim("height", min=8, max=16384)
@@ -48,10 +60,9 @@ def export_onnx(model_name: str | Path, output: str | Path, *, opset: int = 18) 
 
 def onnx_parity(model_name: str | Path, onnx_path: str | Path, image: np.ndarray) -> float:
     """Largest absolute difference (0-1 scale) between ONNX Runtime and torch on ``image`` (HWC uint8)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise ModelError("checking an ONNX export needs onnxruntime (pip install onnxruntime)") from exc
+    _require_onnx()
+    import onnxruntime as ort
+
     loaded = load_model(model_name, device="cpu")
     x = torch.from_numpy(np.ascontiguousarray(image[:, :, :3].transpose(2, 0, 1), dtype=np.float32) / 255.0)[None]
     with torch.inference_mode():
