@@ -29,7 +29,8 @@ from common import REPO, RESULTS, command_line, data_dir, machine, machine_markd
 from srgan.augment.classical import build_preset, run_classical
 from srgan.augment.gan import GanConfig, generate, train_gan
 from srgan.augment.report import ReportInputs, make_report
-from srgan.io import atomic_write_bytes, list_images
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import list_images
 
 SETS = {
     "mnist": {

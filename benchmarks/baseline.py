@@ -14,7 +14,7 @@ import time
 from common import RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.evaluate import evaluate, resolve_method
-from srgan.io import atomic_write_bytes
+from srgan.fsutil import atomic_write_bytes
 
 DATASETS = ("Set5", "Set14", "BSD100")
 SCALES = (2, 3, 4)

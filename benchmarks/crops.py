@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 from common import RESULTS, command_line, data_dir, machine
 
-from srgan.evaluate import make_lr, prepare_hr, resolve_method, score_pair, to_uint8
-from srgan.io import atomic_write_bytes, read_image
+from srgan.evaluate import resolve_method
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import read_image
 from srgan.metrics.lpips import LPIPS
+from srgan.metrics.protocol import make_lr, prepare_hr, score_pair, to_uint8
 
 # (dataset, image, top, left) of HR crops with texture where GAN and PSNR models differ.
 CROPS = [

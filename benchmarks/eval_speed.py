@@ -19,7 +19,8 @@ import numpy as np
 from common import RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.evaluate import evaluate, resolve_method
-from srgan.io import atomic_write_bytes, list_images, read_image
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import list_images, read_image
 from srgan.metrics.reference import reference_psnr, reference_ssim, reference_y
 
 

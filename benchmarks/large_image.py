@@ -23,7 +23,8 @@ import skimage.data
 from common import REPO, RESULTS, command_line, machine, machine_markdown
 from PIL import Image
 
-from srgan.io import atomic_write_bytes, write_image
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import write_image
 
 
 def main() -> None:

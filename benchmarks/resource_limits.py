@@ -33,7 +33,8 @@ import numpy as np
 import skimage.data
 from common import REPO, RESULTS, command_line, machine, machine_markdown
 
-from srgan.io import atomic_write_bytes, read_image, write_image
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import read_image, write_image
 
 
 def _chunk(tag: bytes, payload: bytes) -> bytes:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import RESULTS, command_line, machine, machine_markdown
 
-from srgan.io import atomic_write_bytes
+from srgan.fsutil import atomic_write_bytes
 
 HERE = Path(__file__).resolve().parent
 

@@ -23,8 +23,8 @@ import skimage.data
 import torch
 from common import RESULTS, command_line, machine, machine_markdown
 
+from srgan.fsutil import atomic_write_bytes
 from srgan.infer import DEFAULT_MODEL, Upscaler, load_model
-from srgan.io import atomic_write_bytes
 
 
 def _time(fn: Callable[[], object], runs: int) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import torch
 from common import REPO, RESULTS, command_line, machine, machine_markdown
 
 from srgan.archs import build_generator
-from srgan.io import atomic_write_bytes
+from srgan.fsutil import atomic_write_bytes
 from srgan.train import load_config
 from srgan.train.trainer import Trainer
 from srgan.weights import save_generator

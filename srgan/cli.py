@@ -45,7 +45,7 @@ def _existing_file(path: str | None) -> str | None:
 
 def _write_text(text: str, output: str | None) -> None:
     if output:
-        from srgan.io import atomic_write_bytes
+        from srgan.fsutil import atomic_write_bytes
 
         atomic_write_bytes(output, text.encode())
         log.info("wrote %s", output)
@@ -222,9 +222,9 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
+    from srgan.imageio import max_output_pixels
     from srgan.infer import DEFAULT_MODEL, Upscaler
     from srgan.infer.batch import plan_conflicts, plan_jobs, rank_share, run_batch
-    from srgan.io import max_output_pixels
 
     limit = max_output_pixels(args.max_output_pixels)
     if args.outscale is not None and not (math.isfinite(args.outscale) and args.outscale > 0):
@@ -313,8 +313,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from srgan.imageio import read_image
     from srgan.infer.export import export_onnx, onnx_parity
-    from srgan.io import read_image
 
     if Path(args.model).is_file() and Path(args.onnx).resolve() == Path(args.model).resolve():
         raise ConfigError(f"--onnx {args.onnx}: that is the model file itself; choose another name")
@@ -549,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     handler: Handler = args.func
     try:
-        from srgan.io import max_input_pixels, max_output_pixels
+        from srgan.imageio import max_input_pixels, max_output_pixels
 
         max_input_pixels()  # a bad SRGAN_MAX_PIXELS / SRGAN_MAX_OUTPUT_PIXELS stops here, in one line
         max_output_pixels()

@@ -6,6 +6,8 @@ The rules, in one place:
   equal a source folder, lie inside it, or contain it, and no input file (a checkpoint, a
   pipeline file, a test folder) may lie inside an output folder. These are checked before
   anything is written.
+* Every file is written atomically: to a hidden temporary file beside the target, synced, then
+  renamed over it, so readers see the old file or the complete new one, never half of one.
 * srgan deletes only what srgan wrote. Every folder srgan fills keeps a record
   (``.srgan-outputs``) of the paths it created there, written before each file. ``--overwrite``
   removes the recorded paths and nothing else: a user's own files in the folder stay.
@@ -14,21 +16,66 @@ The rules, in one place:
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from srgan.errors import ConfigError
 
-__all__ = ["RECORD_NAME", "OutputFolder", "check_disjoint", "is_within", "overlaps"]
+__all__ = [
+    "RECORD_NAME",
+    "OutputFolder",
+    "atomic_write_bytes",
+    "atomic_write_with",
+    "check_disjoint",
+    "is_within",
+    "overlaps",
+]
 
 log = logging.getLogger(__name__)
 
 #: The file in an output folder that lists what srgan created there (one relative path a line;
 #: a trailing ``/`` marks a folder srgan created whole).
 RECORD_NAME = ".srgan-outputs"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_with(path: Path, writer: Callable[[io.BufferedWriter], None]) -> None:
+    """Like :func:`atomic_write_bytes`, with ``writer`` streaming into the temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.srgan-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    try:
+        os.close(fd)
+        with open(tmp, "wb") as f:  # a named file: some writers (tifffile) look at f.name
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have,
+        # or keep the mode of the file being replaced.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the complete new one.
+
+    The bytes go to a hidden temporary file in the same folder, are flushed and synced,
+    then renamed over ``path``. On any failure the temporary file is removed.
+    """
+    atomic_write_with(Path(path), lambda f: f.write(data))
 
 
 def _real(path: str | os.PathLike[str]) -> Path:

@@ -27,7 +27,7 @@ from torch import nn
 
 from srgan.archs import GENERATORS, arch_name
 from srgan.errors import ConfigError, ModelError
-from srgan.io import atomic_write_bytes
+from srgan.fsutil import atomic_write_bytes
 
 __all__ = [
     "ModelInfo",

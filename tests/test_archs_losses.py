@@ -32,7 +32,7 @@ def test_icnr_starts_as_nearest_upsampling():
 
 
 def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
-    from srgan.io import array_to_tensor
+    from srgan.data.tensors import array_to_tensor
 
     x = array_to_tensor(astronaut[:64, :64])[None]
     g = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler="pixelshuffle")
@@ -44,7 +44,7 @@ def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
 
 @pytest.mark.parametrize("upsampler", ["light", "pixelshuffle"])
 def test_img_skip_adds_exactly_the_bilinear_upscale(astronaut, upsampler):
-    from srgan.io import array_to_tensor
+    from srgan.data.tensors import array_to_tensor
 
     x = array_to_tensor(astronaut[:64, :64])[None]
     with_skip = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler=upsampler).eval()
@@ -119,7 +119,7 @@ def test_vgg19_without_weights_fails_clearly(tmp_path, monkeypatch):
 
 
 def test_squeezenet_perceptual_with_real_weights(shared_weights, astronaut, chelsea):
-    from srgan.io import array_to_tensor
+    from srgan.data.tensors import array_to_tensor
 
     loss = PerceptualLoss(backbone="squeezenet", weights_path=shared_weights)
     a = array_to_tensor(astronaut[:96, :96])[None]

@@ -15,7 +15,7 @@ from srgan.augment.diffaug import diff_augment
 from srgan.augment.gan import GanConfig, generate, train_gan
 from srgan.augment.report import ReportInputs, fid, kid, make_report
 from srgan.cli import main
-from srgan.io import list_images, read_image, write_image
+from srgan.imageio import list_images, read_image, write_image
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ from safetensors.torch import save_file
 
 from srgan.archs import SRResNet
 from srgan.cli import main
-from srgan.io import read_image, write_image
+from srgan.imageio import read_image, write_image
 from srgan.weights import save_generator
 
 GOOD = skimage.data.astronaut()[96:128, 200:232]  # 32 x 32 RGB crop of a real photo
@@ -401,20 +401,20 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def _inject(fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import srgan.io
+    import srgan.fsutil
 
     if fault == "ENOSPC":
 
         def full(fd: int) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(srgan.io.os, "fsync", full)
+        monkeypatch.setattr(srgan.fsutil.os, "fsync", full)
     elif fault == "EACCES":
 
         def denied(*args: object, **kwargs: object) -> tuple[int, str]:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-        monkeypatch.setattr(srgan.io.tempfile, "mkstemp", denied)
+        monkeypatch.setattr(srgan.fsutil.tempfile, "mkstemp", denied)
     elif fault == "MemoryError":  # the allocation of a large image's output fails; smaller ones fit
         from srgan.infer.upscaler import Upscaler
 

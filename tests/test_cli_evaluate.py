@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from srgan.cli import main
-from srgan.evaluate import make_lr, prepare_hr
-from srgan.io import write_image
+from srgan.imageio import write_image
+from srgan.metrics.protocol import make_lr, prepare_hr
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_json_report_has_documented_keys(hr_folder, capsys):
 
 
 def test_lr_dir_gives_same_scores_as_generated_lr(hr_folder, tmp_path, capsys):
-    from srgan.io import list_images, read_image
+    from srgan.imageio import list_images, read_image
 
     lr_dir = tmp_path / "LRx3"
     for f in list_images(hr_folder):

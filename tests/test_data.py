@@ -8,9 +8,10 @@ import torch
 
 from srgan.data import PatchDataset, SampleSampler, load_hr_images
 from srgan.data.degrade import DegradationConfig, degrade
+from srgan.data.tensors import array_to_tensor
 from srgan.errors import DataError
-from srgan.evaluate import make_lr
-from srgan.io import array_to_tensor, write_image
+from srgan.imageio import write_image
+from srgan.metrics.protocol import make_lr
 
 
 @pytest.fixture(scope="module")

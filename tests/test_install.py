@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from srgan.io import read_image, write_image
+from srgan.imageio import read_image, write_image
 
 SHIPPED = ("srresnet-x4", "srresnet-x2", "srgan-x4")
 
@@ -65,8 +65,8 @@ def test_installed_wheel_upscales_outside_the_checkout(installed, tmp_path, chel
               "--no-progress")  # fmt: skip
     assert ev.returncode == 0 and "| srresnet-x4 |" in ev.stdout, ev.stderr
     code = (
-        "import PIL.Image as I; limit = I.MAX_IMAGE_PIXELS; from srgan import Upscaler; import srgan.io, srgan.cli; "
-        "assert I.MAX_IMAGE_PIXELS == limit; import numpy as np; "
+        "import PIL.Image as I; limit = I.MAX_IMAGE_PIXELS; from srgan import Upscaler; "
+        "import srgan.imageio, srgan.cli; assert I.MAX_IMAGE_PIXELS == limit; import numpy as np; "
         "print(Upscaler('srresnet-x2').upscale(np.zeros((8, 8, 3), np.uint8)).shape)"
     )
     api = _run(installed, work, "-c", code)

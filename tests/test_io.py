@@ -18,7 +18,7 @@ from srgan.errors import (
     ImageWriteError,
     NotAnImageError,
 )
-from srgan.io import ImageMeta, load_image, read_image, write_image
+from srgan.imageio import ImageMeta, load_image, read_image, write_image
 
 
 def _layouts(rgb: np.ndarray, gray: np.ndarray, rgba: np.ndarray) -> dict[str, np.ndarray]:
@@ -235,7 +235,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, astronaut
     def boom(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("srgan.io.os.replace", boom)
+    monkeypatch.setattr("srgan.fsutil.os.replace", boom)
     with pytest.raises(ImageWriteError, match="No space"):
         write_image(target, astronaut[:64, :64])
     assert target.read_bytes() == before
@@ -245,7 +245,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, astronaut
 @pytest.mark.parametrize("depth", [8, 16])
 def test_streamed_png_for_large_images_round_trips(tmp_path, astronaut, logo, camera, srgb_icc, monkeypatch, depth):
     """Huge images are encoded straight to the file; force that path on real images."""
-    monkeypatch.setattr("srgan.io.STREAM_THRESHOLD", 0)
+    monkeypatch.setattr("srgan.imageio.write.STREAM_THRESHOLD", 0)
     for name, a in {"rgb": astronaut[:150, :170], "rgba": logo[:90, :80], "gray": camera[:70, :90]}.items():
         if depth == 16:
             a = a.astype(np.uint16) * 257 + 3

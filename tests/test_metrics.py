@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.evaluate import CLASSICAL_METHODS, evaluate, make_lr, prepare_hr, resolve_method, to_uint8
-from srgan.io import list_images, read_image
+from srgan.evaluate import CLASSICAL_METHODS, evaluate, resolve_method
+from srgan.imageio import list_images, read_image
 from srgan.metrics import protocol_planes, psnr, ssim
+from srgan.metrics.protocol import make_lr, prepare_hr, to_uint8
 from srgan.metrics.reference import reference_psnr, reference_ssim, reference_y
 
 

@@ -17,8 +17,9 @@ from conftest import REPO
 from safetensors.torch import load_file
 
 from srgan.cli import main
-from srgan.evaluate import make_lr, prepare_hr, score_pair
-from srgan.io import array_to_tensor, tensor_to_array, write_image
+from srgan.data.tensors import array_to_tensor, tensor_to_array
+from srgan.imageio import write_image
+from srgan.metrics.protocol import make_lr, prepare_hr, score_pair
 from srgan.train import load_config, train
 from srgan.weights import config_path, load_generator
 

@@ -20,8 +20,8 @@ from PIL import Image
 from srgan.archs import SRResNet
 from srgan.cli import main
 from srgan.errors import ModelError
+from srgan.imageio import ImageMeta, load_image, read_image, write_image
 from srgan.infer import Upscaler, load_model
-from srgan.io import ImageMeta, load_image, read_image, write_image
 from srgan.weights import save_generator
 
 

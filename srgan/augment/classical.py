@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from srgan.augment.dataset import FolderDataset, scan_folder
 from srgan.errors import ConfigError, SrganError
-from srgan.fsutil import OutputFolder, check_disjoint
-from srgan.io import atomic_write_bytes, load_image, write_image
+from srgan.fsutil import OutputFolder, atomic_write_bytes, check_disjoint
+from srgan.imageio import load_image, write_image
 
 __all__ = ["PRESETS", "ClassicalReport", "build_preset", "load_pipeline", "prepare_output", "run_classical"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan.errors import DataError
-from srgan.io import list_images
+from srgan.imageio import list_images
 
 __all__ = ["FolderDataset", "scan_folder"]
 

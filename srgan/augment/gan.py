@@ -28,8 +28,8 @@ from srgan.archs.cgan import SIZES, CondDiscriminator, CondGenerator, mbstd_grou
 from srgan.augment.dataset import scan_folder
 from srgan.augment.diffaug import diff_augment
 from srgan.errors import ConfigError, DataError, Interrupted, ModelError, SrganError
-from srgan.fsutil import OutputFolder
-from srgan.io import atomic_write_bytes, load_image, write_image
+from srgan.fsutil import OutputFolder, atomic_write_bytes
+from srgan.imageio import load_image, write_image
 from srgan.signals import StopFlag
 from srgan.train.ema import ema_update
 from srgan.weights import load_torch_file

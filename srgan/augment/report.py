@@ -26,7 +26,8 @@ from torch import nn
 
 from srgan.augment.gan import ImageSet, load_images
 from srgan.errors import DataError
-from srgan.io import atomic_write_bytes, write_image
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import write_image
 from srgan.losses.perceptual import load_backbone
 
 __all__ = ["SmallCNN", "fid", "kid", "make_report", "squeezenet_features", "train_classifier"]

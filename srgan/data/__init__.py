@@ -19,9 +19,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from srgan.data.degrade import DegradationConfig, degrade
+from srgan.data.tensors import array_to_tensor
 from srgan.errors import DataError, SrganError
-from srgan.evaluate import make_lr, modcrop, prepare_hr
-from srgan.io import array_to_tensor, list_images, read_image
+from srgan.imageio import list_images, read_image
+from srgan.metrics.protocol import make_lr, modcrop, prepare_hr
 
 __all__ = ["PairedFolder", "PatchDataset", "SampleSampler", "load_hr_images"]
 

@@ -21,8 +21,7 @@ from tqdm import tqdm
 
 from srgan.errors import ConfigError, OutputTooLargeError, SrganError
 from srgan.fsutil import is_within
-from srgan.infer.upscaler import Upscaler
-from srgan.io import (
+from srgan.imageio import (
     FORMAT_MAX_SIDE,
     IMAGE_EXTENSIONS,
     format_for_path,
@@ -32,6 +31,7 @@ from srgan.io import (
     probe_image,
     write_image,
 )
+from srgan.infer.upscaler import Upscaler
 
 __all__ = ["BatchReport", "Job", "check_output_size", "plan_conflicts", "plan_jobs", "resize_output", "run_batch"]
 
@@ -201,7 +201,7 @@ def run_batch(
 
     Before an input is decoded, its header is read and the output it would give (at the
     model's scale, and after ``outscale``/``width``/``height``) is checked against
-    ``max_pixels`` (default :func:`~srgan.io.max_output_pixels`) and the output format.
+    ``max_pixels`` (default :func:`~srgan.imageio.max_output_pixels`) and the output format.
     """
     limit = max_output_pixels(max_pixels)
     report = BatchReport()

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from srgan.errors import ModelError
+from srgan.fsutil import atomic_write_bytes
 from srgan.infer.models import load_model
-from srgan.io import atomic_write_bytes
 
 __all__ = ["export_onnx", "onnx_parity"]
 

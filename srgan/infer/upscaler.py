@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from srgan.errors import ConfigError, ModelError, OutputTooLargeError
+from srgan.imageio import max_output_pixels
 from srgan.infer.models import DEFAULT_MODEL, LoadedModel, load_model
-from srgan.io import max_output_pixels
 
 __all__ = ["Upscaler", "resolve_device"]
 

@@ -34,10 +34,11 @@ from tqdm import tqdm
 from srgan.archs import build_discriminator, build_generator
 from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.degrade import DegradationConfig
+from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.errors import ConfigError, Interrupted, ModelError, SrganError
-from srgan.evaluate import score_pair
-from srgan.io import array_to_tensor, atomic_write_bytes, tensor_to_array
+from srgan.fsutil import atomic_write_bytes
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
+from srgan.metrics.protocol import score_pair
 from srgan.signals import StopFlag
 from srgan.train.config import Config
 from srgan.train.ema import ema_update
