@@ -37,7 +37,7 @@ def main() -> None:
         for scale in SCALES:
             methods = [resolve_method(m, scale) for m in METHODS]
             for ds in DATASETS:
-                results, failures = evaluate(root / ds, methods, scale=scale, protocol=protocol, progress=False)
+                results, failures = evaluate(root / ds, methods, scale=scale, protocol=protocol)
                 if failures:
                     raise SystemExit(f"unreadable images in {ds}: {[f.message for f in failures]}")
                 for r in results:

@@ -76,7 +76,7 @@ def main() -> None:
     rows = []
     for ds in args.datasets:
         t0 = time.perf_counter()
-        (res,), _ = evaluate(root / ds, [resolve_method("bicubic", args.scale)], scale=args.scale, progress=False)
+        (res,), _ = evaluate(root / ds, [resolve_method("bicubic", args.scale)], scale=args.scale)
         t_srgan = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = numpy_evaluate(root / ds, args.scale)

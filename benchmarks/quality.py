@@ -47,9 +47,7 @@ def main() -> None:
         methods += [model_method(m.name, scale, "cpu") for m in list_models() if m.scale == scale]
         methods += [peer_method(n, scale) for n in available(scale)]
         for ds in args.datasets:
-            results, failures = evaluate(
-                root / ds, methods, scale=scale, progress=False, extra={"lpips": lp.score_uint8}
-            )
+            results, failures = evaluate(root / ds, methods, scale=scale, extra={"lpips": lp.score_uint8})
             if failures:
                 raise SystemExit(f"unreadable images in {ds}")
             for r in results:

@@ -40,7 +40,7 @@ def _sets(feat: int, blocks: int) -> list[str]:
 def _probe(feat: int, blocks: int, work: Path) -> float:
     """Iterations per second with 2 threads (a few steps after one warm-up step)."""
     cfg = load_config(CONFIG, [*_sets(feat, blocks), 'val.dir=""', "train.threads=2"])
-    probe = Trainer(cfg, work / "probe", progress=False)
+    probe = Trainer(cfg, work / "probe")
     loader = iter(torch.utils.data.DataLoader(probe.dataset, batch_size=16, sampler=range(0, 16 * 8)))
     probe.train_step(*next(loader))
     t0 = time.perf_counter()
@@ -85,11 +85,11 @@ def run_arm(name: str, minutes: float, work: Path, threads: int, curve_points: i
                                f"train.checkpoint_every={max(100, iters // 40)}"])  # fmt: skip
     resume = (arm / "run" / "checkpoints" / "latest.pt").is_file()
     t0 = time.perf_counter()
-    res = train(cfg, arm / "run", resume=resume, progress=False)
+    res = train(cfg, arm / "run", resume=resume)
     methods = [model_method(res["weights"], 4, "cpu")]
     scores = {}
     for ds in ("Set5", "Set14"):
-        (ev,), _ = evaluate(data_dir() / ds, methods, scale=4, progress=False)
+        (ev,), _ = evaluate(data_dir() / ds, methods, scale=4)
         scores[ds] = (ev.psnr_y, ev.ssim_y)
     curve = [(r["iteration"], r["val_psnr_y"]) for r in map(json.loads, (arm / "run" / "metrics.jsonl").open())
              if "val_psnr_y" in r]  # fmt: skip

@@ -35,7 +35,7 @@ def measure(name: str, iters: int, warmup: int, tmp: Path) -> dict[str, object]:
         torch.manual_seed(0)
         save_generator(init, build_generator(cfg.model.arch, **cfg.model.hparams()))
         cfg.train.init_from = str(init)
-    trainer = Trainer(cfg, tmp / name, progress=False)
+    trainer = Trainer(cfg, tmp / name)
     loader = iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=cfg.data.batch_size,
                                               sampler=range(0, (iters + warmup) * cfg.data.batch_size)))  # fmt: skip
     for _ in range(warmup):

@@ -135,19 +135,19 @@ def test_truncated_noise_and_flipless_presets():
 def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     cfg = GanConfig(size=32, steps=6, batch_size=8, g_base=16, d_base=16, checkpoint_every=3, sample_every=3,
                     log_every=1)  # fmt: skip
-    ckpt = train_gan(labelled, tmp_path / "work", cfg, progress=False)
+    ckpt = train_gan(labelled, tmp_path / "work", cfg)
     st = torch.load(ckpt, weights_only=True)
     assert st["step"] == 6 and st["classes"] == ["astronaut", "cat", "coffee"]
     assert (tmp_path / "work" / "samples" / "step000006.png").is_file()
-    counts = generate(ckpt, tmp_path / "synth", per_class=5, progress=False)
+    counts = generate(ckpt, tmp_path / "synth", per_class=5)
     assert counts == {"astronaut": 5, "cat": 5, "coffee": 5}
     for c in counts:
         files = list_images(tmp_path / "synth" / c)
         assert len(files) == 5 and read_image(files[0]).shape == (32, 32, 3)
     # Resume: 6 steps then 4 more equals 10 steps in one go, bitwise.
     cfg10 = GanConfig(**{**cfg.__dict__, "steps": 10})
-    train_gan(labelled, tmp_path / "work", cfg10, resume=True, progress=False)
-    ref = train_gan(labelled, tmp_path / "ref", cfg10, progress=False)
+    train_gan(labelled, tmp_path / "work", cfg10, resume=True)
+    ref = train_gan(labelled, tmp_path / "ref", cfg10)
     a = torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=True)["g_ema"]
     b = torch.load(ref, weights_only=True)["g_ema"]
     assert all(torch.equal(a[k], b[k]) for k in a)

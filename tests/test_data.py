@@ -81,5 +81,5 @@ def test_amp_training_on_cuda(tmp_path, images, amp):
     write_image(d / "a.png", images[0][1])
     cfg = load_config(REPO / "tests" / "configs" / "tiny.toml", [f'data.train_dirs=["{d}"]', f'train.amp="{amp}"',
                                                        'train.device="cuda"', "train.iterations=6"])  # fmt: skip
-    result = train(cfg, tmp_path / "run", progress=False)
+    result = train(cfg, tmp_path / "run")
     assert result["iteration"] == 6

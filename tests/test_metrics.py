@@ -79,7 +79,6 @@ def test_matlab_protocol_reproduces_published_bicubic(shared_data, dataset, scal
         [resolve_method("bicubic", scale)],
         scale=scale,
         protocol="matlab",
-        progress=False,
     )
     assert not failures
     assert res.psnr_y == pytest.approx(pub_psnr, abs=0.02)
@@ -88,7 +87,7 @@ def test_matlab_protocol_reproduces_published_bicubic(shared_data, dataset, scal
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_basicsr_protocol_agrees_with_numpy_reference(shared_data, scale):
-    (res,), _ = evaluate(shared_data / "Set14", [resolve_method("bicubic", scale)], scale=scale, progress=False)
+    (res,), _ = evaluate(shared_data / "Set14", [resolve_method("bicubic", scale)], scale=scale)
     ours = {s.name: s for s in res.images}
     for f in list_images(shared_data / "Set14"):
         hr = prepare_hr(read_image(f), scale, "basicsr")
@@ -100,8 +99,8 @@ def test_basicsr_protocol_agrees_with_numpy_reference(shared_data, scale):
 
 def test_protocols_differ_as_documented(shared_data):
     bicubic = [resolve_method("bicubic", 4)]
-    (b14,), _ = evaluate(shared_data / "Set14", bicubic, scale=4, protocol="basicsr", progress=False)
-    (m14,), _ = evaluate(shared_data / "Set14", bicubic, scale=4, protocol="matlab", progress=False)
+    (b14,), _ = evaluate(shared_data / "Set14", bicubic, scale=4, protocol="basicsr")
+    (m14,), _ = evaluate(shared_data / "Set14", bicubic, scale=4, protocol="matlab")
     assert 0.06 < b14.psnr_y - m14.psnr_y < 0.12  # gray bridge.png: studio-range Y vs its own levels
     bridge_b = next(s for s in b14.images if s.name == "bridge.png")
     bridge_m = next(s for s in m14.images if s.name == "bridge.png")
@@ -110,6 +109,6 @@ def test_protocols_differ_as_documented(shared_data):
 
 def test_classical_methods_rank_sensibly(shared_data):
     methods = [resolve_method(m, 4) for m in CLASSICAL_METHODS]
-    results, _ = evaluate(shared_data / "Set5", methods, scale=4, progress=False)
+    results, _ = evaluate(shared_data / "Set5", methods, scale=4)
     by = {r.method: r.psnr_y for r in results}
     assert by["nearest"] < by["bicubic"] < by["lanczos"] + 1.0

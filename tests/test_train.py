@@ -70,7 +70,7 @@ def test_overfits_one_real_crop(tmp_path, astronaut):
     from srgan.archs import build_generator
 
     before = _psnr_of(build_generator("srresnet", **cfg.model.hparams()).eval(), hr, 2)
-    result = train(cfg, tmp_path / "run", progress=False)
+    result = train(cfg, tmp_path / "run")
     model, meta = load_generator(result["weights"])
     after = _psnr_of(model, hr, 2)
     assert after > before + 3.0, (before, after)
@@ -141,7 +141,7 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path, photo_dir):
 
 def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
     psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=4"]), tmp_path / "psnr",
-                 progress=False)  # fmt: skip
+                 )  # fmt: skip
     from srgan.train.trainer import Trainer
 
     cfg = load_config(TINY, [
@@ -150,7 +150,7 @@ def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
         "loss.perceptual_weight=0.1",
         'disc.arch="patchgan"', "disc.num_feat=16", "train.iterations=3", "data.patch_size=64",
     ])  # fmt: skip
-    trainer = Trainer(cfg, tmp_path / "gan", progress=False)
+    trainer = Trainer(cfg, tmp_path / "gan")
     g0 = {k: v.clone() for k, v in trainer.g.state_dict().items()}
     d0 = {k: v.clone() for k, v in trainer.d.state_dict().items()}
     init = _weights(Path(psnr["weights"]))

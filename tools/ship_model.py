@@ -78,7 +78,7 @@ def main() -> None:
     lp = LPIPS()
     t0 = time.perf_counter()
     for ds in args.datasets:
-        (res,), failures = evaluate(root / ds, [method], scale=scale, protocol="basicsr", progress=False,
+        (res,), failures = evaluate(root / ds, [method], scale=scale, protocol="basicsr",
                                     extra={"lpips": lp.score_uint8})  # fmt: skip
         if failures:
             raise SystemExit(f"unreadable images in {ds}")

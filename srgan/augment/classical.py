@@ -17,12 +17,12 @@ from typing import Any
 
 import albumentations as A
 import numpy as np
-from tqdm import tqdm
 
 from srgan.augment.dataset import FolderDataset, scan_folder
 from srgan.errors import ConfigError, SrganError
 from srgan.fsutil import OutputFolder, atomic_write_bytes, check_disjoint
 from srgan.imageio import load_image, write_image
+from srgan.progress import Progress, report
 
 __all__ = ["PRESETS", "ClassicalReport", "build_preset", "load_pipeline", "prepare_output", "run_classical"]
 
@@ -143,7 +143,7 @@ def run_classical(
     seed: int = 0,
     include_originals: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
     pipeline_file: str | Path | None = None,
 ) -> ClassicalReport:
     """Write ``per_image`` augmented copies of every image of SRC into OUT (same layout)."""
@@ -153,17 +153,19 @@ def run_classical(
     out_root = Path(out)
     check_disjoint(out_root, folders=[("source folder", ds.root)], files=[("pipeline file", pipeline_file)])
     owned = prepare_output(out_root, overwrite=overwrite)
-    report = ClassicalReport(manifest=owned.claim(out_root / "manifest.jsonl"))
+    result = ClassicalReport(manifest=owned.claim(out_root / "manifest.jsonl"))
     # the exact recipe, reloadable
     A.save(pipeline, str(owned.claim(out_root / "pipeline.yaml")), data_format="yaml")
     lines: list[str] = []
-    for f, label in tqdm(list(zip(ds.files, ds.labels, strict=True)), desc="augment", unit="img", disable=not progress):
+    tick = report(progress)
+    for i, (f, label) in enumerate(zip(ds.files, ds.labels, strict=True)):
+        tick(i, len(ds.files))
         rel = ds.relative(f)
         try:
             img = load_image(f)
         except SrganError as exc:
             log.error("%s", exc)
-            report.unreadable.append((rel.as_posix(), str(exc)))
+            result.unreadable.append((rel.as_posix(), str(exc)))
             lines.append(json.dumps({"source": rel.as_posix(), "class": label, "status": "unreadable",
                                      "error": str(exc)}))  # fmt: skip
             continue
@@ -171,7 +173,7 @@ def run_classical(
         if include_originals:
             dst = owned.claim(out_root / rel)
             write_image(dst, img.array, meta=img.meta)
-            report.originals += 1
+            result.originals += 1
             lines.append(json.dumps({"output": dst.relative_to(out_root).as_posix(), "source": rel.as_posix(),
                                      "class": label, "status": "original"}))  # fmt: skip
         for k in range(per_image):
@@ -183,10 +185,11 @@ def run_classical(
                 aug = aug[:, :, None]
             dst = owned.claim(out_root / rel.parent / f"{rel.stem}_aug{k:03d}{rel.suffix}")
             write_image(dst, np.ascontiguousarray(aug), meta=img.meta)
-            report.written += 1
+            result.written += 1
             applied = [{"transform": name, "params": _jsonable(params)} for name, params in res["applied_transforms"]]
             lines.append(json.dumps({"output": dst.relative_to(out_root).as_posix(), "source": rel.as_posix(),
                                      "class": label, "status": "augmented", "seed": s, "copy": k,
                                      "transforms": applied}))  # fmt: skip
-    atomic_write_bytes(report.manifest, ("\n".join(lines) + "\n").encode())
-    return report
+    tick(len(ds.files), len(ds.files))
+    atomic_write_bytes(result.manifest, ("\n".join(lines) + "\n").encode())
+    return result

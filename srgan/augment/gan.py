@@ -22,14 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
-from tqdm import tqdm
 
 from srgan.archs.cgan import SIZES, CondDiscriminator, CondGenerator, mbstd_group
 from srgan.augment.dataset import scan_folder
 from srgan.augment.diffaug import diff_augment
 from srgan.errors import ConfigError, DataError, Interrupted, ModelError, SrganError
 from srgan.fsutil import OutputFolder, atomic_write_bytes
-from srgan.imageio import load_image, write_image
+from srgan.imageio import load_image, to_8bit, write_image
+from srgan.progress import Progress, report
 from srgan.signals import StopFlag
 from srgan.train.ema import ema_update
 from srgan.weights import load_torch_file
@@ -104,8 +104,7 @@ def load_images(src: str | Path, size: int) -> ImageSet:
             log.error("%s", exc)
             unreadable.append(str(ds.relative(f)))
             continue
-        if a.dtype == np.uint16:
-            a = np.round(a / 257.0).astype(np.uint8)
+        a = to_8bit(a)
         if a.shape[2] in (2, 4):
             a = a[:, :, :-1]
         interp = cv2.INTER_AREA if min(a.shape[:2]) > size else cv2.INTER_CUBIC
@@ -188,7 +187,7 @@ def sample_grid(g: CondGenerator, classes: list[str], per_class: int, seed: int)
 
 
 def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: bool = False,
-              progress: bool = True) -> Path:  # fmt: skip
+              progress: Progress | None = None) -> Path:  # fmt: skip
     """Train on SRC; checkpoints, samples and logs go to ``workdir``. Returns the checkpoint path."""
     cfg.validate()
     if cfg.threads:
@@ -233,7 +232,7 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
     by_class = [torch.nonzero(data.labels == c).flatten() for c in range(n_cls)]
     weights = torch.tensor([float(len(ix)) for ix in by_class])
     shift = cfg.batch_size // mbstd_group(cfg.batch_size)  # in every batch, samples i and i + shift share a class
-    bar = tqdm(total=cfg.steps, initial=step, desc="gan", unit="step", disable=not progress)
+    tick = report(progress)
     with StopFlag() as stop:
         while step < cfg.steps:
             rng = _step_generator(cfg.seed, step)
@@ -270,14 +269,13 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
             # would otherwise still hold a blend of the random initial weights.
             ema_update(g_ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))
             step += 1
-            bar.update(1)
             ld, lg = float(loss_d.detach()), float(loss_g.detach())
+            tick(step, cfg.steps, d=f"{ld:.3f}", g=f"{lg:.3f}")
             if not (math.isfinite(ld) and math.isfinite(lg)):
                 raise SrganError(f"GAN losses became non-finite at step {step} (D {ld}, G {lg})")
             if step % cfg.log_every == 0:
                 writer.add_scalar("loss/d", ld, step)
                 writer.add_scalar("loss/g", lg, step)
-                bar.set_postfix(d=f"{ld:.3f}", g=f"{lg:.3f}")
                 with open(work / "log.jsonl", "a") as f:
                     f.write(json.dumps({"step": step, "loss_d": ld, "loss_g": lg}) + "\n")
             if step % cfg.sample_every == 0 or step == cfg.steps:
@@ -288,10 +286,8 @@ def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: b
                 save()
             if stop.set:
                 save()
-                bar.close()
                 writer.close()
                 raise GanInterrupted(f"stopped at step {step}; checkpoint saved, continue with --resume")
-    bar.close()
     writer.close()
     return ckpt_path
 
@@ -337,7 +333,8 @@ def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch
 
 
 def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: int = 0, upscale: str | None = None,
-             batch: int = 100, truncation: float | None = None, progress: bool = True) -> dict[str, int]:  # fmt: skip
+             batch: int = 100, truncation: float | None = None,
+             progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
     """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset)."""
     if per_class < 1:
         raise ConfigError("--per-class must be at least 1")
@@ -353,7 +350,9 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
     out_root = Path(out)
     owned = OutputFolder(out_root)
     with torch.no_grad():
-        for ci, name in enumerate(tqdm(classes, desc="generate", unit="class", disable=not progress)):
+        tick = report(progress)
+        for ci, name in enumerate(classes):
+            tick(ci * per_class, len(classes) * per_class)
             folder = out_root / name if name else out_root
             for start in range(0, per_class, batch):
                 k = min(batch, per_class - start)
@@ -364,4 +363,5 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
                     a = upscaler.upscale(img) if upscaler is not None else img
                     write_image(owned.claim(folder / f"gan_{start + j:05d}.png"), a)
             counts[name] = per_class
+        tick(len(classes) * per_class, len(classes) * per_class)
     return counts

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from srgan.errors import ConfigError, DataError, ImageReadError, SrganError
 from srgan.evaluate.methods import Method
 from srgan.imageio import IMAGE_EXTENSIONS, list_images, read_image
 from srgan.metrics.protocol import check_scorable, make_lr, prepare_hr, score_pair, to_uint8
 from srgan.metrics.psnr_ssim import Protocol
+from srgan.progress import Progress, report
 
 __all__ = ["DatasetResult", "FileFailure", "ImageScore", "evaluate"]
 
@@ -76,7 +76,7 @@ def evaluate(
     protocol: Protocol = "basicsr",
     lr_dir: str | Path | None = None,
     device: torch.device | str = "cpu",
-    progress: bool = True,
+    progress: Progress | None = None,
     extra: dict[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> tuple[list[DatasetResult], list[FileFailure]]:
     """Score every method on one HR folder. Unreadable images are returned as failures.
@@ -94,8 +94,9 @@ def evaluate(
         raise ConfigError(f"scale must be a positive integer, got {scale}")
     results = [DatasetResult(root.name, m.name, scale, protocol) for m in methods]
     failures: list[FileFailure] = []
-    bar = tqdm(files, desc=f"{root.name} x{scale}", unit="img", disable=not progress, leave=False)
-    for path in bar:
+    tick = report(progress)
+    for i, path in enumerate(files):
+        tick(i, len(files), image=path.name)
         try:
             hr = prepare_hr(read_image(path), scale, protocol)
             check_scorable(path, hr, scale)
@@ -120,6 +121,7 @@ def evaluate(
             p, s = score_pair(sr, hr, scale=scale, protocol=protocol, device=device)
             more = {k: fn(sr, hr) for k, fn in (extra or {}).items()}
             res.images.append(ImageScore(path.name, p, s, more))
+    tick(len(files), len(files))
     for res in results:
         res.finish()
     return results, failures

@@ -15,6 +15,7 @@ from srgan.imageio.formats import (
     format_for_path,
     max_input_pixels,
     max_output_pixels,
+    to_8bit,
 )
 from srgan.imageio.read import list_images, load_image, probe_image, read_image
 from srgan.imageio.write import STREAM_THRESHOLD, encode_image, write_image
@@ -36,5 +37,6 @@ __all__ = [
     "max_output_pixels",
     "probe_image",
     "read_image",
+    "to_8bit",
     "write_image",
 ]

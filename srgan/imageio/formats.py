@@ -129,6 +129,13 @@ def check_size(path: Path, width: int, height: int, limit: int) -> None:
         )
 
 
+def to_8bit(a: np.ndarray) -> np.ndarray:
+    """16-bit samples to 8 bits, rounded to nearest (65535 -> 255); 8-bit data passes through."""
+    if a.dtype == np.uint8:
+        return a
+    return np.round(a.astype(np.float64) / 257.0).astype(np.uint8)
+
+
 def as_hwc(a: np.ndarray) -> np.ndarray:
     return a[:, :, None] if a.ndim == 2 else a
 

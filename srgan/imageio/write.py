@@ -19,7 +19,7 @@ from PIL import Image
 
 from srgan.errors import ImageWriteError
 from srgan.fsutil import atomic_write_bytes, atomic_write_with
-from srgan.imageio.formats import ICC_TIFF_TAG, ImageMeta, format_for_path
+from srgan.imageio.formats import ICC_TIFF_TAG, ImageMeta, format_for_path, to_8bit
 from srgan.imageio.png import png_stream, png_with_chunks
 
 __all__ = ["STREAM_THRESHOLD", "encode_image", "write_image"]
@@ -39,7 +39,7 @@ def _normalise_for_write(array: np.ndarray, fmt: str, path: Path) -> np.ndarray:
         raise ImageWriteError(f"{path}: cannot write an empty image {a.shape}")
     if fmt in ("JPEG", "WEBP", "BMP") and a.dtype == np.uint16:
         log.warning("%s: %s stores 8 bits per sample; reducing 16-bit data to 8 bits", path, fmt)
-        a = np.round(a.astype(np.float64) / 257.0).astype(np.uint8)
+        a = to_8bit(a)
     has_alpha = a.shape[2] in (2, 4)
     if fmt == "JPEG" and has_alpha:
         raise ImageWriteError(f"{path}: JPEG cannot store an alpha channel; write PNG, WebP or TIFF instead")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from srgan.infer.models import DEFAULT_MODEL, LoadedModel, load_model
-from srgan.infer.upscaler import Upscaler, resolve_device
+from srgan.infer.upscaler import Upscaler
 
 __all__ = [
     "DEFAULT_MODEL",
     "LoadedModel",
     "Upscaler",
     "load_model",
-    "resolve_device",
 ]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from srgan.device import Launch
 from srgan.errors import ConfigError, OutputTooLargeError, SrganError
 from srgan.fsutil import is_within
 from srgan.imageio import (
@@ -32,6 +32,7 @@ from srgan.imageio import (
     write_image,
 )
 from srgan.infer.upscaler import Upscaler
+from srgan.progress import Progress, report
 
 __all__ = ["BatchReport", "Job", "check_output_size", "plan_conflicts", "plan_jobs", "resize_output", "run_batch"]
 
@@ -178,11 +179,9 @@ def _clean_stale_temporaries(folders: set[Path]) -> None:
                 continue
 
 
-def rank_share(jobs: list[Job]) -> list[Job]:
-    """This process's share of the jobs under torchrun (all of them otherwise)."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    rank = int(os.environ.get("RANK", 0))
-    return jobs[rank::world] if world > 1 else jobs
+def rank_share(jobs: list[Job], launch: Launch) -> list[Job]:
+    """This process's share of the jobs in a torchrun launch: every ``world_size``-th job."""
+    return jobs[launch.rank :: launch.world_size] if launch.enabled else jobs
 
 
 def run_batch(
@@ -194,7 +193,7 @@ def run_batch(
     height: int | None = None,
     quality: int = 95,
     skip_existing: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
     max_pixels: int | None = None,
 ) -> BatchReport:
     """Upscale every job; each failure is logged as one line and the batch goes on.
@@ -204,14 +203,16 @@ def run_batch(
     ``max_pixels`` (default :func:`~srgan.imageio.max_output_pixels`) and the output format.
     """
     limit = max_output_pixels(max_pixels)
-    report = BatchReport()
+    result = BatchReport()
     _clean_stale_temporaries({j.dst.parent for j in jobs})
-    for job in tqdm(jobs, desc="upscale", unit="img", disable=not progress or len(jobs) < 2):
+    tick = report(progress)
+    for i, job in enumerate(jobs):
+        tick(i, len(jobs), file=job.src.name)
         try:
             if job.dst.resolve() == job.src.resolve():
                 raise ConfigError(f"{job.src}: output would overwrite the source; choose another output or --suffix")
             if skip_existing and job.dst.exists():
-                report.skipped.append(job.dst)
+                result.skipped.append(job.dst)
                 continue
             info = probe_image(job.src)
             size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
@@ -223,19 +224,20 @@ def run_batch(
             if size is not None:
                 out = resize_output(out, size)
             write_image(job.dst, out, meta=img.meta, quality=quality)
-            report.done.append(job.dst)
+            result.done.append(job.dst)
         except SrganError as exc:
             log.error("%s", exc)
-            report.failed.append((job.src, str(exc)))
+            result.failed.append((job.src, str(exc)))
         except MemoryError:
             msg = f"{job.src}: out of memory (try --tile with a smaller tile, or a smaller output)"
             log.error("%s", msg)
-            report.failed.append((job.src, msg))
+            result.failed.append((job.src, msg))
         except (RuntimeError, cv2.error) as exc:  # torch allocation failures, OpenCV size limits
             if os.environ.get("SRGAN_DEBUG"):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             msg = f"{job.src}: failed ({type(exc).__name__}: {first})"
             log.error("%s", msg)
-            report.failed.append((job.src, msg))
-    return report
+            result.failed.append((job.src, msg))
+    tick(len(jobs), len(jobs))
+    return result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,6 @@ from srgan.fsutil import atomic_write_bytes
 from srgan.infer.models import load_model
 
 __all__ = ["export_onnx", "onnx_parity"]
-
-log = logging.getLogger(__name__)
-
 
 ONNX_EXTRA = "ONNX export needs the onnx extra: pip install 'srgan[onnx]' (onnx, onnxscript, onnxruntime)"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,37 +19,16 @@ import cv2
 import numpy as np
 import torch
 
+from srgan.device import resolve_device
 from srgan.errors import ConfigError, ModelError, OutputTooLargeError
 from srgan.imageio import max_output_pixels
 from srgan.infer.models import DEFAULT_MODEL, LoadedModel, load_model
 
-__all__ = ["Upscaler", "resolve_device"]
+__all__ = ["Upscaler"]
 
 log = logging.getLogger(__name__)
 
 MIN_TILE = 32
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda, else mps, else cpu; refuses devices that are not present."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name}: CUDA is not available on this machine")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name}: only {torch.cuda.device_count()} CUDA device(s)")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device mps: Apple Metal is not available on this machine")
-    return dev
 
 
 def _available_memory(device: torch.device) -> int:
@@ -261,10 +239,3 @@ class Upscaler:
     def upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """``(1, 3, h, w)`` float in [0, 1] -> float ``(1, 3, h*s, w*s)`` (no rounding), for evaluation."""
         return self._run(x.float().cpu())
-
-
-def threads_from_env() -> None:
-    """Respect OMP_NUM_THREADS if the user set it; torch otherwise picks the core count."""
-    n = os.environ.get("OMP_NUM_THREADS")
-    if n and n.isdigit():
-        torch.set_num_threads(int(n))

@@ -82,7 +82,7 @@ def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allo
         log.debug("loaded %s weights from %s", backbone, path)
     elif allow_download:
         try:
-            model.load_state_dict(enum.get_state_dict(progress=False))
+            model.load_state_dict(enum.get_state_dict())
         except Exception as exc:
             raise ModelError(
                 f"cannot download {backbone} ImageNet weights ({exc}); this machine may be offline. "

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from srgan.errors import DataError
+from srgan.imageio import to_8bit
 from srgan.metrics.psnr_ssim import Protocol, protocol_planes, psnr, ssim
 from srgan.resize import imresize, imresize_uint8
 
@@ -40,9 +41,7 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
 
 def prepare_hr(img: np.ndarray, scale: int, protocol: Protocol) -> np.ndarray:
     """HR as the protocol reads it: uint8, no alpha, modcropped; RGB unless MATLAB gray."""
-    if img.dtype == np.uint16:
-        img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
-    a = img
+    a = to_8bit(img)
     if a.shape[2] in (2, 4):
         a = a[:, :, :-1]
     if a.shape[2] == 1 and protocol == "basicsr":

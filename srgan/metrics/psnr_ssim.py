@@ -11,7 +11,6 @@ with several channels, the mean over channels.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
@@ -127,8 +126,3 @@ def ssim(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, data_range
     num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2)
     return (num / den).mean(dim=(2, 3)).mean(dim=1)
-
-
-def psnr_to_mse(value: float, data_range: float = 255.0) -> float:
-    """Inverse of PSNR, handy for averaging or sanity checks."""
-    return data_range**2 / (10 ** (value / 10.0)) if math.isfinite(value) else 0.0

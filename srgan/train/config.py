@@ -236,11 +236,3 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None, *, 
         _apply(sections[name], values, f"{name}.")
     cfg.validate()
     return cfg
-
-
-def config_from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a Config saved in a checkpoint (no folder checks)."""
-    cfg = Config()
-    for name, values in d.items():
-        _apply(getattr(cfg, name), values, f"{name}.")
-    return cfg

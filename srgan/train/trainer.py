@@ -14,12 +14,10 @@ import io
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +27,17 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from srgan.archs import build_discriminator, build_generator
 from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.degrade import DegradationConfig
 from srgan.data.tensors import array_to_tensor, tensor_to_array
+from srgan.device import Launch, resolve_device
 from srgan.errors import ConfigError, Interrupted, ModelError, SrganError
 from srgan.fsutil import atomic_write_bytes
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
 from srgan.metrics.protocol import score_pair
+from srgan.progress import Progress, report
 from srgan.signals import StopFlag
 from srgan.train.config import Config
 from srgan.train.ema import ema_update
@@ -54,40 +53,17 @@ CHECKPOINT_NAME = "latest.pt"
 TrainingInterrupted = Interrupted  # SIGINT/SIGTERM stopped training after a checkpoint was written
 
 
-@dataclass
-class DistInfo:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed(device_pref: str) -> tuple[DistInfo, torch.device]:
-    """Join the process group when launched by torchrun; pick this rank's device."""
-    info = DistInfo(
-        rank=int(os.environ.get("RANK", 0)),
-        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
-        world_size=int(os.environ.get("WORLD_SIZE", 1)),
-    )
-    use_cuda = (torch.cuda.is_available() and device_pref in ("auto", "cuda")) or device_pref.startswith("cuda:")
+def init_distributed(device_pref: str, launch: Launch) -> torch.device:
+    """Pick this rank's device and join the process group of a multi-process launch."""
     if device_pref.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device {device_pref}: CUDA is not available")
-    if use_cuda:
-        index = int(device_pref.split(":")[1]) if ":" in device_pref else info.local_rank
-        device = torch.device("cuda", index)
+    device = resolve_device("cpu" if device_pref == "auto" and not torch.cuda.is_available() else device_pref,
+                            launch)  # fmt: skip
+    if device.type == "cuda":
         torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if info.enabled and not dist.is_initialized():
+    if launch.enabled and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return info, device
+    return device
 
 
 def lr_lambda(cfg: Config) -> Callable[[int], float]:
@@ -150,8 +126,8 @@ def _trim_metrics(path: Path, upto: int) -> None:
 class Trainer:
     """Builds models, data and optimizers from a :class:`Config` and runs the loop."""
 
-    def __init__(self, cfg: Config, output: str | Path, *, resume: bool = False, progress: bool = True,
-                 overwrite: bool = False) -> None:  # fmt: skip
+    def __init__(self, cfg: Config, output: str | Path, *, resume: bool = False, progress: Progress | None = None,
+                 overwrite: bool = False, launch: Launch | None = None) -> None:  # fmt: skip
         self.cfg = cfg
         self.out = Path(output)
         self.progress = progress
@@ -163,7 +139,8 @@ class Trainer:
                 raise ConfigError(f"{self.out}: already holds a training run ({', '.join(found)}); continue it with "
                                   "--resume, or pass --overwrite to start again (its checkpoint, metrics and "
                                   "weights are replaced)")  # fmt: skip
-        self.dist, self.device = init_distributed(cfg.train.device)
+        self.dist = launch or Launch()
+        self.device = init_distributed(cfg.train.device, self.dist)
         if overwrite and self.dist.is_main:
             remove_run_files(self.out)
         if self.dist.enabled:
@@ -474,10 +451,8 @@ class Trainer:
             pin_memory=self.device.type == "cuda", persistent_workers=False,
         )  # fmt: skip
         self.g.train()
-        bar = tqdm(
-            total=t.iterations, initial=self.iteration, desc=f"train {t.stage}", unit="it",
-            disable=not (self.progress and self.dist.is_main), dynamic_ncols=True,
-        )  # fmt: skip
+        tick = report(self.progress if self.dist.is_main else None)
+        shown: dict[str, str] = {}
         t0, it0 = time.perf_counter(), self.iteration
         with StopFlag() as stop:
             for lr, hr in loader:
@@ -485,12 +460,12 @@ class Trainer:
                 hr = hr.to(self.device, non_blocking=True)
                 logs = self.train_step(lr, hr)
                 self.iteration += 1
-                bar.update(1)
+                tick(self.iteration, t.iterations, **shown)
                 if self.iteration % t.log_every == 0 or self.iteration == t.iterations:
                     if not all(math.isfinite(v) for v in logs.values()):
                         raise SrganError(f"non-finite loss at iteration {self.iteration}: {logs}")
                     rate = (self.iteration - it0) / max(1e-9, time.perf_counter() - t0)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "lr"})
+                    shown = {k: f"{v:.4g}" for k, v in logs.items() if k != "lr"}
                     self._log({"iteration": self.iteration, "time": time.time(), "it_per_s": rate, **logs})
                 if (
                     self.dist.is_main
@@ -515,14 +490,12 @@ class Trainer:
                     self.save_checkpoint()
                 if self._stop_requested(stop):
                     self.save_checkpoint()
-                    bar.close()
                     if self.writer is not None:
                         self.writer.close()
                     raise TrainingInterrupted(
                         f"stopped at iteration {self.iteration}; checkpoint saved in {self.checkpoint_path.parent}, "
                         "continue with --resume"
                     )
-        bar.close()
         if self.iteration < t.iterations:
             raise SrganError(f"data ran out at iteration {self.iteration}")  # pragma: no cover
         result: dict[str, Any] = {"iteration": self.iteration, "val": self.val_metrics}
@@ -555,10 +528,13 @@ class Trainer:
         return path
 
 
-def train(cfg: Config, output: str | Path, *, resume: bool = False, progress: bool = True,
-          overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Run a training job; see :class:`Trainer`. An existing run needs ``resume`` or ``overwrite``."""
-    trainer = Trainer(cfg, output, resume=resume, progress=progress, overwrite=overwrite)
+def train(cfg: Config, output: str | Path, *, resume: bool = False, progress: Progress | None = None,
+          overwrite: bool = False, launch: Launch | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run a training job; see :class:`Trainer`. An existing run needs ``resume`` or ``overwrite``.
+
+    ``launch`` places this process in a torchrun launch (the CLI reads it from the environment).
+    """
+    trainer = Trainer(cfg, output, resume=resume, progress=progress, overwrite=overwrite, launch=launch)
     try:
         return trainer.run()
     finally:

@@ -1,0 +1,195 @@
+"""`srgan augment` (classical or GAN), `srgan augment generate`, `srgan augment report`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from srgan.cli.common import Bar, existing_file
+from srgan.errors import ConfigError, PartialFailure
+
+log = logging.getLogger("srgan")
+
+TRUNCATION_HELP = "redraw noise entries beyond +-T (BigGAN's truncation; e.g. 1.0): fewer odd samples, less variety"
+
+# --------------------------------------------------------------------------- augment
+
+
+def route(argv: list[str]) -> list[str]:
+    """``augment generate ...`` and ``augment report ...`` are their own parsers.
+
+    Only the bare words route there: a source folder that is called ``generate`` or ``report`` is
+    augmented when written as a path (``srgan augment ./report out``), as the help says.
+    """
+    if len(argv) >= 2 and argv[0] == "augment" and argv[1] in ("generate", "report"):
+        return [f"augment-{argv[1]}", *argv[2:]]
+    return argv
+
+
+def add_augment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "augment",
+        help="grow an image dataset (classical augmentation or a class-conditional GAN)",
+        description="srgan augment SRC OUT --engine classical|gan ...; also `srgan augment generate "
+        "CHECKPOINT OUT --per-class N` and `srgan augment report REAL_DIR SYNTH_DIR [--test DIR]`.",
+    )
+    p.add_argument("src", help="image folder: flat, or one sub-folder per class (never modified)")
+    p.add_argument("out", help="output folder (mirrors SRC's classes)")
+    p.add_argument("--engine", choices=("classical", "gan"), default="classical")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty OUT")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="never mirror images (presets, GAN training, report classifiers): for digits, text, logos",
+    )
+    c = p.add_argument_group("classical engine")
+    pipe = c.add_mutually_exclusive_group()
+    pipe.add_argument("--preset", choices=("light", "medium", "heavy", "sr-degrade"), default=None)
+    pipe.add_argument("--pipeline", metavar="FILE", help="albumentations pipeline saved by A.save (YAML or JSON)")
+    c.add_argument("--per-image", type=int, default=1, help="augmented copies per source image")
+    c.add_argument("--include-originals", action="store_true", help="copy the originals alongside")
+    g = p.add_argument_group("gan engine")
+    g.add_argument("--size", type=int, default=32, choices=(32, 64, 128), help="GAN image size")
+    g.add_argument("--steps", type=int, default=5000)
+    g.add_argument("--per-class", type=int, default=100, help="synthetic images written per class")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument(
+        "--width",
+        type=int,
+        default=64,
+        help="base channel count of G and D (64: DCGAN's; 32 trains about 4x faster on a CPU)",
+    )
+    g.add_argument("--gan-loss", choices=("hinge", "ns", "wgan-gp"), default="hinge")
+    g.add_argument(
+        "--mode-seeking",
+        type=float,
+        default=1.0,
+        help="weight of the mode-seeking term that keeps each class varied (0: off)",
+    )
+    g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
+    g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
+    g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
+    g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
+    g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
+    p.set_defaults(func=cmd_augment)
+
+    gen = sub.add_parser("augment-generate", help=argparse.SUPPRESS)
+    gen.prog = "srgan augment generate"
+    gen.add_argument("checkpoint")
+    gen.add_argument("out")
+    gen.add_argument("--per-class", type=int, required=True)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--upscale", metavar="MODEL")
+    gen.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
+    gen.add_argument("--overwrite", action="store_true")
+    gen.add_argument("--no-progress", action="store_true")
+    gen.set_defaults(func=cmd_augment_generate)
+
+    rep = sub.add_parser("augment-report", help=argparse.SUPPRESS)
+    rep.prog = "srgan augment report"
+    rep.add_argument("real")
+    rep.add_argument("synth")
+    rep.add_argument("--test", metavar="DIR")
+    rep.add_argument("--classical", metavar="DIR", help="classically augmented images, for the downstream study")
+    rep.add_argument("--output", metavar="DIR", help="where to write the report (default: SYNTH/report)")
+    rep.add_argument("--size", type=int, default=32)
+    rep.add_argument("--seeds", type=int, default=3)
+    rep.add_argument("--steps", type=int, default=2000, help="classifier optimisation steps per run")
+    rep.add_argument("--no-flip", action="store_true", help="classifiers never see mirrored images")
+    rep.add_argument(
+        "--real-fraction",
+        type=float,
+        default=0.5,
+        help="share of real images in every batch when images are added to the real set",
+    )
+    rep.set_defaults(func=cmd_augment_report)
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from srgan.augment.classical import build_preset, load_pipeline, prepare_output, run_classical
+    from srgan.fsutil import OutputFolder, check_disjoint
+
+    if args.engine == "classical":
+        pipeline = (
+            load_pipeline(args.pipeline)
+            if args.pipeline
+            else build_preset(args.preset or "medium", flip=not args.no_flip)
+        )
+        rep = run_classical(args.src, args.out, pipeline=pipeline, per_image=args.per_image, seed=args.seed,
+                            include_originals=args.include_originals, overwrite=args.overwrite,
+                            progress=Bar("augment", "img", enabled=not args.no_progress),
+                            pipeline_file=args.pipeline)  # fmt: skip
+        log.info("%d augmented image(s) written, %d original(s) copied, %d unreadable; manifest %s",
+                 rep.written, rep.originals, len(rep.unreadable), rep.manifest)  # fmt: skip
+        if rep.unreadable:
+            raise PartialFailure(f"{len(rep.unreadable)} source image(s) could not be read and were skipped")
+        return 0
+    from srgan.augment.gan import GanConfig, generate, train_gan
+
+    out = Path(args.out)
+    check_disjoint(out, folders=[("source folder", args.src), ("test folder", args.test)],
+                   files=[("model file", existing_file(args.upscale))])  # fmt: skip
+    owned = OutputFolder(out) if args.resume else prepare_output(out, overwrite=args.overwrite)
+    owned.claim(out / ".gan", folder=True)
+    cfg = GanConfig(
+        size=args.size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        loss=args.gan_loss,
+        mode_seeking=args.mode_seeking,
+        flip=not args.no_flip,
+        seed=args.seed,
+        g_base=args.width,
+        d_base=args.width,
+    )
+    ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume,
+                     progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
+    counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
+                      truncation=args.truncation,
+                      progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
+    log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
+    if args.report:
+        from srgan.augment.report import ReportInputs, make_report
+
+        res = make_report(ReportInputs(Path(args.src), out, Path(args.test) if args.test else None),
+                          out / ".gan" / "report", size=args.size, flip=False if args.no_flip else None)  # fmt: skip
+        log.info("report in %s: GAN-test accuracy %.1f %%", out / ".gan" / "report", 100 * res["gan_test_accuracy"])
+    return 0
+
+
+def cmd_augment_generate(args: argparse.Namespace) -> int:
+    from srgan.augment.classical import prepare_output
+    from srgan.augment.gan import generate
+    from srgan.fsutil import check_disjoint
+
+    inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]
+    check_disjoint(Path(args.out), files=inputs)
+    prepare_output(Path(args.out), overwrite=args.overwrite)
+    counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
+                      truncation=args.truncation,
+                      progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
+    log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
+    return 0
+
+
+def cmd_augment_report(args: argparse.Namespace) -> int:
+    from srgan.augment.report import ReportInputs, make_report
+
+    inputs = ReportInputs(Path(args.real), Path(args.synth), Path(args.test) if args.test else None,
+                          Path(args.classical) if args.classical else None)  # fmt: skip
+    out = Path(args.output) if args.output else Path(args.synth) / "report"
+    from srgan.fsutil import check_disjoint
+
+    check_disjoint(out, folders=[("real folder", args.real), ("test folder", args.test),
+                                 ("classical folder", args.classical)])  # fmt: skip
+    if not 0 < args.real_fraction <= 1:
+        raise ConfigError(f"--real-fraction must be in (0, 1], got {args.real_fraction}")
+    res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
+                      flip=False if args.no_flip else None, real_fraction=args.real_fraction)  # fmt: skip
+    log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
+    return 0
