@@ -27,7 +27,7 @@ from srgan.archs import SRResNet
 from srgan.evaluate import evaluate, model_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.train import load_config, train
-from srgan.train.trainer import Trainer, TrainingInterrupted
+from srgan.train.sr_trainer import Trainer, TrainingInterrupted
 
 ARMS = {"32x8": (32, 8), "48x12": (48, 12), "64x16": (64, 16)}
 CONFIG = REPO / "srgan" / "configs" / "srresnet-x4.toml"

@@ -21,7 +21,7 @@ from common import REPO, RESULTS, command_line, machine, machine_markdown
 from srgan.archs import build_generator
 from srgan.fsutil import atomic_write_bytes
 from srgan.train import load_config
-from srgan.train.trainer import Trainer
+from srgan.train.sr_trainer import Trainer
 from srgan.weights import save_generator
 
 CONFIGS = ("srresnet-x4", "srresnet-x2", "srgan-x4")

@@ -123,7 +123,7 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path, photo_dir):
                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     ckpt = torch.load(tmp_path / "ddp" / "checkpoints" / "latest.pt", weights_only=True)
-    assert ckpt["iteration"] == 8 and ckpt["world_size"] == 2
+    assert ckpt["iteration"] == 8 and ckpt["meta"]["world_size"] == 2
 
     # The same 8 iterations in one process see the same global batches: the weights agree.
     single = _cli("train", str(TINY), "--output", str(tmp_path / "one"), "--no-progress", *args)
@@ -142,7 +142,7 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path, photo_dir):
 def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
     psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=4"]), tmp_path / "psnr",
                  )  # fmt: skip
-    from srgan.train.trainer import Trainer
+    from srgan.train.sr_trainer import Trainer
 
     cfg = load_config(TINY, [
         f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{psnr["weights"]}"',

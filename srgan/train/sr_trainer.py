@@ -1,23 +1,21 @@
-"""The trainer: psnr stage (pixel loss) and gan stage (pixel + perceptual + adversarial).
+"""The SR trainer: psnr stage (pixel loss) and gan stage (pixel + perceptual + adversarial).
 
 One process or many (``torchrun``: DDP, NCCL on GPUs, gloo on CPU). Rank 0 alone logs,
-validates and writes checkpoints. A checkpoint carries everything an exact resume needs:
-G, D, EMA, optimizers, schedulers, grad scaler, RNG states, iteration and config. Data is
-indexed by iteration (see :mod:`srgan.data`), so a resumed run continues with exactly the
-batches an uninterrupted one would have seen, with any number of processes.
+validates and writes checkpoints. The loop, checkpoints (G, D, EMA, optimizers, schedulers,
+grad scaler, RNG states, iteration, config), logs and stop handling are
+:class:`~srgan.train.loop.TrainLoop`'s, shared with the augmenter's GAN. Data is indexed by
+iteration (see :mod:`srgan.data`), so a resumed run continues with exactly the batches an
+uninterrupted one would have seen, with any number of processes.
 """
 
 from __future__ import annotations
 
 import copy
-import io
-import json
 import logging
 import math
-import shutil
 import time
-from collections.abc import Callable
-from contextlib import nullcontext, suppress
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +31,14 @@ from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.degrade import DegradationConfig
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
-from srgan.errors import ConfigError, Interrupted, ModelError, SrganError
-from srgan.fsutil import atomic_write_bytes
+from srgan.errors import ConfigError, Interrupted, ModelError
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
 from srgan.metrics.protocol import score_pair
-from srgan.progress import Progress, report
-from srgan.signals import StopFlag
+from srgan.progress import Progress
 from srgan.train.config import Config
 from srgan.train.ema import ema_update
-from srgan.weights import load_torch_file, save_generator, shipped_model_path
+from srgan.train.loop import TrainLoop, read_checkpoint
+from srgan.weights import save_generator, shipped_model_path
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
 
@@ -89,62 +86,20 @@ def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, DDP) else m
 
 
-#: What a training run writes into its folder; ``--overwrite`` removes these and nothing else.
-RUN_FILES = ("checkpoints/latest.pt", "final.safetensors", "metrics.jsonl", "config.json")
-RUN_FOLDERS = ("tb",)
+class Trainer(TrainLoop):
+    """Builds models, data and optimizers from a :class:`Config`; :class:`TrainLoop` runs them."""
 
-
-def existing_run_files(out: Path) -> list[str]:
-    """The files and folders of an earlier run found in ``out``."""
-    return [n for n in RUN_FILES if (out / n).is_file()] + [f"{n}/" for n in RUN_FOLDERS if (out / n).is_dir()]
-
-
-def remove_run_files(out: Path) -> None:
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for name in RUN_FOLDERS:
-        if (out / name).is_dir() and not (out / name).is_symlink():
-            shutil.rmtree(out / name)
-    with suppress(OSError):
-        (out / "checkpoints").rmdir()  # only if nothing else is in it
-
-
-def _trim_metrics(path: Path, upto: int) -> None:
-    """Drop metric records past ``upto``: a resumed run logs those iterations again."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if int(json.loads(line).get("iteration", 0)) <= upto:
-                kept.append(line)
-        except (ValueError, AttributeError):
-            continue  # a torn last line from a hard kill
-    atomic_write_bytes(path, "".join(f"{ln}\n" for ln in kept).encode())
-
-
-class Trainer:
-    """Builds models, data and optimizers from a :class:`Config` and runs the loop."""
+    run_files = ("final.safetensors", "metrics.jsonl", "config.json")
 
     def __init__(self, cfg: Config, output: str | Path, *, resume: bool = False, progress: Progress | None = None,
                  overwrite: bool = False, launch: Launch | None = None) -> None:  # fmt: skip
         self.cfg = cfg
-        self.out = Path(output)
-        self.progress = progress
-        if resume and overwrite:
-            raise ConfigError("--resume and --overwrite exclude each other")
-        if not resume:
-            found = existing_run_files(self.out)
-            if found and not overwrite:
-                raise ConfigError(f"{self.out}: already holds a training run ({', '.join(found)}); continue it with "
-                                  "--resume, or pass --overwrite to start again (its checkpoint, metrics and "
-                                  "weights are replaced)")  # fmt: skip
-        self.dist = launch or Launch()
-        self.device = init_distributed(cfg.train.device, self.dist)
-        if overwrite and self.dist.is_main:
-            remove_run_files(self.out)
-        if self.dist.enabled:
-            dist.barrier()
+        launch = launch or Launch()
+        out = Path(output)
+        super().__init__(out, out / "checkpoints" / CHECKPOINT_NAME, launch=launch,
+                         device=init_distributed(cfg.train.device, launch), progress=progress)  # fmt: skip
+        t = cfg.train
+        self.total, self.log_every, self.checkpoint_every = t.iterations, t.log_every, t.checkpoint_every
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         t = cfg.train
@@ -173,7 +128,7 @@ class Trainer:
         if t.stage == "gan":
             d = self._build_discriminator().to(self.device)
             self.adversarial = AdversarialLoss(kind=lo.adversarial, weight=lo.adversarial_weight)
-            self.d = DDP(d) if self.dist.enabled else d
+            self.d = DDP(d) if self.launch.enabled else d
         if lo.perceptual:
             self.perceptual = PerceptualLoss(
                 backbone=lo.perceptual,
@@ -182,15 +137,14 @@ class Trainer:
                 weights_path=lo.perceptual_weights_path or None,
                 allow_download=lo.allow_download,
             ).to(self.device)
-        self.g = DDP(g) if self.dist.enabled else g
+        self.g = DDP(g) if self.launch.enabled else g
         self.opt_g = self._optimizer(self.g.parameters(), t.lr)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lr_lambda(cfg))
         if self.d is not None:
             self.opt_d = self._optimizer(self.d.parameters(), cfg.disc.lr)
             self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg))
-        self.iteration = 0
         self.val_metrics: dict[str, float] = {}
-        resumed = resume and self._load_checkpoint()
+        resumed = self.prepare(resume=resume, overwrite=overwrite)
         if not resumed and t.stage == "gan":
             if not t.init_from:
                 raise ConfigError("train.stage=gan needs train.init_from (a psnr-stage checkpoint or .safetensors)")
@@ -208,10 +162,9 @@ class Trainer:
         )  # fmt: skip
         self.val_pairs = (
             PairedFolder(Path(cfg.val.dir), cfg.model.scale, cfg.val.max_images).load()
-            if cfg.val.dir and self.dist.is_main
+            if cfg.val.dir and self.launch.is_main
             else []
         )
-        self.writer: Any = None
 
     # ------------------------------------------------------------------ building
 
@@ -245,10 +198,10 @@ class Trainer:
 
             state = load_file(str(p))
         else:
-            ckpt = load_torch_file(p, "checkpoint")
-            if not isinstance(ckpt, dict) or not isinstance(ckpt.get("ema") or ckpt.get("g"), dict):
+            parts = read_checkpoint(p)["state"]
+            state = parts.get("ema") or parts.get("g")
+            if not isinstance(state, dict):
                 raise ModelError(f"train.init_from {p}: not an srgan training checkpoint (no generator weights)")
-            state = ckpt.get("ema") or ckpt["g"]
         try:
             _unwrap(self.g).load_state_dict(state)
         except RuntimeError as exc:
@@ -257,77 +210,32 @@ class Trainer:
             self.ema.load_state_dict(state)
         log.info("gan stage initialised from %s", p)
 
-    # ------------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------------ state
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoints" / CHECKPOINT_NAME
-
-    def _state(self) -> dict[str, Any]:
-        st: dict[str, Any] = {
-            "iteration": self.iteration,
-            "config": self.cfg.to_dict(),
-            "world_size": self.dist.world_size,
-            "g": _unwrap(self.g).state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "val_metrics": dict(self.val_metrics),
-        }
-        if self.device.type == "cuda":
-            st["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+    def components(self) -> dict[str, Any]:
+        parts: dict[str, Any] = {"g": _unwrap(self.g), "opt_g": self.opt_g, "sched_g": self.sched_g,
+                                 "scaler": self.scaler}  # fmt: skip
         if self.ema is not None:
-            st["ema"] = self.ema.state_dict()
+            parts["ema"] = self.ema
         if self.d is not None:
-            assert self.opt_d is not None and self.sched_d is not None
-            st.update(
-                d=_unwrap(self.d).state_dict(),
-                opt_d=self.opt_d.state_dict(),
-                sched_d=self.sched_d.state_dict(),
-            )
-        return st
+            parts.update(d=_unwrap(self.d), opt_d=self.opt_d, sched_d=self.sched_d)
+        return parts
 
-    def save_checkpoint(self) -> None:
-        if self.dist.is_main:
-            buf = io.BytesIO()
-            torch.save(self._state(), buf)
-            atomic_write_bytes(self.checkpoint_path, buf.getvalue())
-        if self.dist.enabled:
-            dist.barrier()
+    def config_dict(self) -> dict[str, Any]:
+        return self.cfg.to_dict()
 
-    def _load_checkpoint(self) -> bool:
+    def check_resumable(self, saved_config: dict[str, Any], meta: dict[str, Any]) -> None:
         path = self.checkpoint_path
-        if not path.is_file():
-            log.info("no checkpoint in %s: starting from iteration 0", path.parent)
-            return False
-        st = load_torch_file(path, "checkpoint")
-        if st["config"]["model"] != self.cfg.to_dict()["model"]:
+        if saved_config["model"] != self.cfg.to_dict()["model"]:
             raise ConfigError(f"{path}: the checkpoint's [model] section differs from the config; cannot resume")
-        if st["config"]["train"]["stage"] != self.cfg.train.stage:
-            raise ConfigError(f"{path}: checkpoint is from the {st['config']['train']['stage']} stage")
-        _unwrap(self.g).load_state_dict(st["g"])
-        self.opt_g.load_state_dict(st["opt_g"])
-        self.sched_g.load_state_dict(st["sched_g"])
-        self.scaler.load_state_dict(st["scaler"])
-        if self.ema is not None and "ema" in st:
-            self.ema.load_state_dict(st["ema"])
-        if self.d is not None:
-            assert self.opt_d is not None and self.sched_d is not None
-            _unwrap(self.d).load_state_dict(st["d"])
-            self.opt_d.load_state_dict(st["opt_d"])
-            self.sched_d.load_state_dict(st["sched_d"])
-        torch.set_rng_state(st["rng_cpu"])
-        if self.device.type == "cuda" and "rng_cuda" in st:
-            torch.cuda.set_rng_state(st["rng_cuda"], self.device)
-        self.iteration = int(st["iteration"])
-        if self.dist.is_main:
-            _trim_metrics(self.out / "metrics.jsonl", self.iteration)
-        self.val_metrics = dict(st.get("val_metrics", {}))
-        if st.get("world_size", 1) != self.dist.world_size:
-            log.info("resuming a %d-process run with %d process(es)", st.get("world_size", 1), self.dist.world_size)
-        log.info("resumed from %s at iteration %d", path, self.iteration)
-        return True
+        if saved_config["train"]["stage"] != self.cfg.train.stage:
+            raise ConfigError(f"{path}: checkpoint is from the {saved_config['train']['stage']} stage")
+
+    def meta(self) -> dict[str, Any]:
+        return {"val_metrics": dict(self.val_metrics)}
+
+    def restore_meta(self, meta: dict[str, Any]) -> None:
+        self.val_metrics = dict(meta.get("val_metrics", {}))
 
     # ------------------------------------------------------------------ steps
 
@@ -416,94 +324,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
 
-    def _log(self, record: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for k, v in record.items():
-                if isinstance(v, float | int) and k not in ("iteration", "time"):
-                    self.writer.add_scalar(k, v, record["iteration"])
-
-    def _stop_requested(self, flag: StopFlag) -> bool:
-        if not self.dist.enabled:
-            return flag.set
-        t = torch.tensor([1.0 if flag.set else 0.0], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item() > 0)
-
-    def run(self) -> dict[str, Any]:
-        cfg, t = self.cfg, self.cfg.train
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.dist.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.out / "tb"))
-            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        per_rank = cfg.data.batch_size // self.dist.world_size
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        cfg = self.cfg
         sampler = SampleSampler(
-            global_batch=cfg.data.batch_size, start=self.iteration, end=t.iterations,
-            rank=self.dist.rank, world_size=self.dist.world_size,
+            global_batch=cfg.data.batch_size, start=self.iteration, end=self.total,
+            rank=self.launch.rank, world_size=self.launch.world_size,
         )  # fmt: skip
         loader = DataLoader(
-            self.dataset, batch_size=per_rank, sampler=sampler, num_workers=cfg.data.num_workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
+            self.dataset, batch_size=cfg.data.batch_size // self.launch.world_size, sampler=sampler,
+            num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda", persistent_workers=False,
         )  # fmt: skip
         self.g.train()
-        tick = report(self.progress if self.dist.is_main else None)
-        shown: dict[str, str] = {}
-        t0, it0 = time.perf_counter(), self.iteration
-        with StopFlag() as stop:
-            for lr, hr in loader:
-                lr = lr.to(self.device, non_blocking=True)
-                hr = hr.to(self.device, non_blocking=True)
-                logs = self.train_step(lr, hr)
-                self.iteration += 1
-                tick(self.iteration, t.iterations, **shown)
-                if self.iteration % t.log_every == 0 or self.iteration == t.iterations:
-                    if not all(math.isfinite(v) for v in logs.values()):
-                        raise SrganError(f"non-finite loss at iteration {self.iteration}: {logs}")
-                    rate = (self.iteration - it0) / max(1e-9, time.perf_counter() - t0)
-                    shown = {k: f"{v:.4g}" for k, v in logs.items() if k != "lr"}
-                    self._log({"iteration": self.iteration, "time": time.time(), "it_per_s": rate, **logs})
-                if (
-                    self.dist.is_main
-                    and self.val_pairs
-                    and (self.iteration % cfg.val.every == 0 or self.iteration == t.iterations)
-                ):
-                    m = self.validate()
-                    self._log(
-                        {
-                            "iteration": self.iteration,
-                            "time": time.time(),
-                            **{f"val_{k}": v for k, v in m.items()},
-                        }
-                    )
-                    log.info(
-                        "iteration %d: validation PSNR-Y %.3f dB, SSIM-Y %.4f",
-                        self.iteration,
-                        m["psnr_y"],
-                        m["ssim_y"],
-                    )
-                if self.iteration % t.checkpoint_every == 0 or self.iteration == t.iterations:
-                    self.save_checkpoint()
-                if self._stop_requested(stop):
-                    self.save_checkpoint()
-                    if self.writer is not None:
-                        self.writer.close()
-                    raise TrainingInterrupted(
-                        f"stopped at iteration {self.iteration}; checkpoint saved in {self.checkpoint_path.parent}, "
-                        "continue with --resume"
-                    )
-        if self.iteration < t.iterations:
-            raise SrganError(f"data ran out at iteration {self.iteration}")  # pragma: no cover
+        for lr, hr in loader:
+            yield lr.to(self.device, non_blocking=True), hr.to(self.device, non_blocking=True)
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        return self.train_step(*batch)
+
+    def after_step(self) -> None:
+        cfg = self.cfg
+        if self.val_pairs and (self.iteration % cfg.val.every == 0 or self.iteration == self.total):
+            m = self.validate()
+            self.log({"iteration": self.iteration, "time": time.time(), **{f"val_{k}": v for k, v in m.items()}})
+            log.info("iteration %d: validation PSNR-Y %.3f dB, SSIM-Y %.4f", self.iteration, m["psnr_y"], m["ssim_y"])
+
+    def finish(self) -> dict[str, Any]:
         result: dict[str, Any] = {"iteration": self.iteration, "val": self.val_metrics}
-        if self.dist.is_main:
+        if self.launch.is_main:
             result["weights"] = str(self.export(self.out / "final.safetensors"))
-            if self.writer is not None:
-                self.writer.close()
-        if self.dist.enabled:
+        if self.launch.enabled:
             dist.barrier()
         return result
 
