@@ -27,10 +27,12 @@ import torch
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.augment.classical import build_preset, run_classical
-from srgan.augment.gan import GanConfig, generate, train_gan
+from srgan.augment.generate import generate
 from srgan.augment.report import ReportInputs, make_report
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images
+from srgan.train.gan_trainer import GanConfig, train_gan
+from srgan.train.loop import read_checkpoint
 
 SETS = {
     "mnist": {
@@ -95,7 +97,7 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None) -> d
         sample_every=500,
     )
     previous = work / "gan" / "checkpoint.pt"
-    start = torch.load(previous, weights_only=True)["step"] if previous.is_file() else 0
+    start = read_checkpoint(previous)["iteration"] if previous.is_file() else 0
     t0 = time.perf_counter()
     ckpt = train_gan(train_dir, work / "gan", cfg, resume=True)
     gan_seconds = time.perf_counter() - t0

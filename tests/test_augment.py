@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.augment.diffaug import diff_augment
-from srgan.augment.gan import GanConfig, generate, train_gan
+from srgan.augment.generate import generate
 from srgan.augment.report import ReportInputs, fid, kid, make_report
 from srgan.cli import main
+from srgan.data.diffaug import diff_augment
 from srgan.imageio import list_images, read_image, write_image
+from srgan.train.gan_trainer import GanConfig, train_gan
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_diff_augment_is_differentiable_and_seeded():
 
 def test_class_grouped_batches_put_one_class_in_each_stddev_group():
     from srgan.archs.cgan import mbstd_group
-    from srgan.augment.gan import _class_grouped_batch, _mode_seeking
+    from srgan.train.gan_trainer import _class_grouped_batch, _mode_seeking
 
     labels = torch.tensor([0] * 5 + [1] * 30 + [2] * 2)  # unbalanced classes
     by_class = [torch.nonzero(labels == c).flatten() for c in range(3)]
@@ -120,7 +121,7 @@ def test_truncated_noise_and_flipless_presets():
     import albumentations as A
 
     from srgan.augment.classical import build_preset
-    from srgan.augment.gan import truncated_noise
+    from srgan.augment.generate import truncated_noise
 
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     z = truncated_noise(500, 64, 0.7, g1)
@@ -137,7 +138,7 @@ def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
                     log_every=1)  # fmt: skip
     ckpt = train_gan(labelled, tmp_path / "work", cfg)
     st = torch.load(ckpt, weights_only=True)
-    assert st["step"] == 6 and st["classes"] == ["astronaut", "cat", "coffee"]
+    assert st["format"] == 1 and st["iteration"] == 6 and st["meta"]["classes"] == ["astronaut", "cat", "coffee"]
     assert (tmp_path / "work" / "samples" / "step000006.png").is_file()
     counts = generate(ckpt, tmp_path / "synth", per_class=5)
     assert counts == {"astronaut": 5, "cat": 5, "coffee": 5}
@@ -148,9 +149,44 @@ def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     cfg10 = GanConfig(**{**cfg.__dict__, "steps": 10})
     train_gan(labelled, tmp_path / "work", cfg10, resume=True)
     ref = train_gan(labelled, tmp_path / "ref", cfg10)
-    a = torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=True)["g_ema"]
-    b = torch.load(ref, weights_only=True)["g_ema"]
+    a = torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=True)["state"]["ema"]
+    b = torch.load(ref, weights_only=True)["state"]["ema"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gan_resume_after_kill_is_bitwise_identical(labelled, tmp_path):
+    """The augmenter's GAN runs the SR trainer's loop: killed mid-run and resumed, it ends bitwise where an
+    uninterrupted run ends (the SR side of this test is tests/test_train.py)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    fields = dict(size=32, steps=100, batch_size=8, g_base=16, d_base=16, checkpoint_every=5, sample_every=1000,
+                  log_every=5, threads=1)  # fmt: skip
+    work = tmp_path / "killed"
+    code = (f"from srgan.train.gan_trainer import GanConfig, train_gan; "
+            f"train_gan({str(labelled)!r}, {str(work)!r}, GanConfig(**{fields!r}))")  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    ckpt = work / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(ckpt, weights_only=True)["iteration"]
+    assert 0 < killed_at < 100, "the run was not killed mid-way"
+    train_gan(labelled, work, GanConfig(**fields), resume=True)
+    ref = train_gan(labelled, tmp_path / "ref", GanConfig(**fields))
+    a, b = torch.load(ckpt, weights_only=True)["state"], torch.load(ref, weights_only=True)["state"]
+    for part in ("g", "d", "ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    logged = [json.loads(ln)["iteration"] for ln in (work / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(5, 101, 5))  # records past the checkpoint were dropped, then logged again
 
 
 def test_gan_cli_with_upscale_and_generate(labelled, tmp_path, monkeypatch):

@@ -104,7 +104,7 @@ class CondDiscriminator(nn.Module):
         """Append the mean standard deviation over groups of samples as one constant feature map.
 
         Sample ``i`` is grouped with ``i + k * B / G`` (``G = mbstd_group(B)``): a batch laid out
-        by ``srgan.augment.gan`` (one class per group) makes the feature measure the
+        by ``srgan.train.gan_trainer`` (one class per group) makes the feature measure the
         spread within a class, which is what a conditional generator that ignores its noise lacks.
         """
         b, c, hh, ww = h.shape

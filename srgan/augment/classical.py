@@ -18,7 +18,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from srgan.augment.dataset import FolderDataset, scan_folder
+from srgan.data.labelled import FolderDataset, scan_folder
 from srgan.errors import ConfigError, SrganError
 from srgan.fsutil import OutputFolder, atomic_write_bytes, check_disjoint
 from srgan.imageio import load_image, write_image

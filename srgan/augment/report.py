@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
-from srgan.augment.gan import ImageSet, load_images
+from srgan.data.labelled import ImageSet, load_images
 from srgan.errors import DataError
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import write_image

@@ -129,7 +129,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
         if rep.unreadable:
             raise PartialFailure(f"{len(rep.unreadable)} source image(s) could not be read and were skipped")
         return 0
-    from srgan.augment.gan import GanConfig, generate, train_gan
+    from srgan.augment.generate import generate
+    from srgan.train.gan_trainer import GanConfig, train_gan
 
     out = Path(args.out)
     check_disjoint(out, folders=[("source folder", args.src), ("test folder", args.test)],
@@ -164,7 +165,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 def cmd_augment_generate(args: argparse.Namespace) -> int:
     from srgan.augment.classical import prepare_output
-    from srgan.augment.gan import generate
+    from srgan.augment.generate import generate
     from srgan.fsutil import check_disjoint
 
     inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]

@@ -1,4 +1,4 @@
-"""Adversarial losses: vanilla (BCE with logits), LSGAN, hinge, relativistic average (ESRGAN)."""
+"""Adversarial losses: vanilla (BCE with logits), LSGAN, hinge, relativistic average (ESRGAN), WGAN."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 
 __all__ = ["ADVERSARIAL_KINDS", "AdversarialLoss"]
 
-ADVERSARIAL_KINDS = ("vanilla", "lsgan", "hinge", "ragan")
+ADVERSARIAL_KINDS = ("vanilla", "lsgan", "hinge", "ragan", "wgan")
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -35,7 +35,7 @@ class AdversarialLoss(nn.Module):
             loss = _bce(fake, 1.0)
         elif self.kind == "lsgan":
             loss = (fake - 1).pow(2).mean()
-        elif self.kind == "hinge":
+        elif self.kind in ("hinge", "wgan"):
             loss = -fake.mean()
         else:
             if real is None:
@@ -51,4 +51,6 @@ class AdversarialLoss(nn.Module):
             return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
         if self.kind == "hinge":
             return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+        if self.kind == "wgan":  # the critic's loss; a gradient penalty is added by the caller
+            return fake.mean() - real.mean()
         return 0.5 * (_bce(real - fake.mean(), 1.0) + _bce(fake - real.mean(), 0.0))
