@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from srgan.archs import GENERATORS, arch_name
+from srgan.archs.generator import SRResNetConfig
 from srgan.errors import ConfigError, ModelError
 from srgan.fsutil import atomic_write_bytes
 
@@ -174,7 +175,7 @@ _HPARAM_BOUNDS: dict[str, tuple[int, int]] = {"scale": (2, 4), "in_ch": (1, 4), 
                                                "num_feat": (1, 512), "num_blocks": (0, 256)}  # fmt: skip
 
 
-def _check_hparams(path: str | Path, arch: str, hparams: Any) -> dict[str, Any]:
+def _check_hparams(path: str | Path, arch: str, hparams: Any) -> SRResNetConfig:
     if not isinstance(hparams, dict) or not all(isinstance(k, str) for k in hparams):
         raise ModelError(f"{path}: srgan_hparams is not a table of named values")
     for key, (lo, hi) in _HPARAM_BOUNDS.items():
@@ -182,16 +183,10 @@ def _check_hparams(path: str | Path, arch: str, hparams: Any) -> dict[str, Any]:
             v = hparams[key]
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ModelError(f"{path}: {arch} {key}={v!r} is out of range (a whole number from {lo} to {hi})")
-    res = hparams.get("res_scale", 1.0)
-    if isinstance(res, bool) or not isinstance(res, int | float) or not math.isfinite(res):
-        raise ModelError(f"{path}: {arch} res_scale={res!r} is not a finite number")
-    return hparams
-
-
-def _min_parameters(hparams: dict[str, Any]) -> int:
-    """A lower bound on the weights of the SRResNet ``hparams`` describe: its 3x3 convolutions at LR."""
-    nf, nb = int(hparams.get("num_feat", 48)), int(hparams.get("num_blocks", 12))
-    return 9 * nf * (int(hparams.get("in_ch", 3)) + (2 * nb + 1) * nf)
+    try:
+        return SRResNetConfig(**hparams)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: bad {arch} hyperparameters in the file ({exc})") from exc
 
 
 def _describe_mismatch(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> str:
@@ -226,25 +221,22 @@ def load_generator(path: str | Path, *, device: torch.device | str = "cpu") -> t
     if arch not in GENERATORS:
         raise ModelError(f"{path}: unknown generator architecture {arch!r}; available: {', '.join(GENERATORS)}")
     try:
-        hparams = _check_hparams(path, arch, json.loads(meta["srgan_hparams"]))
+        gen_cfg = _check_hparams(path, arch, json.loads(meta["srgan_hparams"]))
     except (KeyError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: damaged srgan_hparams metadata") from exc
     try:
         with safe_open(str(path), framework="pt") as f:
             found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
             stored = sum(math.prod(shape) for shape in found.values())
-            least = _min_parameters(hparams)
+            least = gen_cfg.min_parameters()
             if least > stored:
                 raise ModelError(f"{path}: its metadata describes a {arch} of at least {least:,} weights but the "
                                  f"file holds {stored:,} values; refusing to build it")  # fmt: skip
-            try:
-                model = GENERATORS[arch](**hparams)
-            except (TypeError, ValueError) as exc:
-                raise ModelError(f"{path}: bad {arch} hyperparameters in the file ({exc})") from exc
+            model = GENERATORS[arch](gen_cfg)
             expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
             if expected != found:
                 why = _describe_mismatch(expected, found)
-                raise ModelError(f"{path}: the weights do not fit {arch} {hparams}: {why}")
+                raise ModelError(f"{path}: the weights do not fit {arch} {gen_cfg.to_dict()}: {why}")
             model.load_state_dict({k: f.get_tensor(k) for k in expected})
     except ModelError:
         raise

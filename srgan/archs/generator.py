@@ -1,12 +1,59 @@
-"""SRResNet-family generator: conv head, residual blocks, global skip, PixelShuffle upsampler."""
+"""SRResNet-family generator: conv head, residual blocks, global skip, PixelShuffle upsampler.
+
+Its hyperparameters are written once, in :class:`SRResNetConfig`: the module, the training
+config's ``[model]`` table and the metadata of a weights file all take them from there.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResidualBlock", "SRResNet", "icnr_"]
+__all__ = ["ResidualBlock", "SRResNet", "SRResNetConfig", "icnr_"]
+
+
+@dataclass(frozen=True)
+class SRResNetConfig:
+    """The generator's hyperparameters and their defaults (validated on construction).
+
+    The defaults (48 features, 12 blocks, light upsampler) are the size that reached the best Set5
+    PSNR in a few hours of 2-core CPU training (benchmarks/size_sweep.py); SRResNet's original is
+    64 features, 16 blocks, pixelshuffle upsampler.
+    """
+
+    scale: int = 4
+    in_ch: int = 3
+    out_ch: int = 3
+    num_feat: int = 48
+    num_blocks: int = 12
+    batch_norm: bool = False
+    res_scale: float = 1.0
+    upsampler: str = "light"
+    img_skip: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"scale must be one of 2, 3, 4; got {self.scale}")
+        if self.upsampler not in ("pixelshuffle", "light"):
+            raise ValueError(f"upsampler must be one of 'pixelshuffle', 'light'; got {self.upsampler!r}")
+        if self.num_feat < 1 or self.num_blocks < 0 or not 1 <= self.in_ch <= 4 or not 1 <= self.out_ch <= 4:
+            raise ValueError("num_feat must be >= 1, num_blocks >= 0, in_ch and out_ch from 1 to 4")
+        if not math.isfinite(self.res_scale):
+            raise ValueError(f"res_scale must be finite, got {self.res_scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def min_parameters(self) -> int:
+        """A lower bound on the weights of this network: its 3x3 convolutions at LR."""
+        nf = self.num_feat
+        return 9 * nf * (self.in_ch + (2 * self.num_blocks + 1) * nf)
 
 
 def icnr_(weight: torch.Tensor, scale: int, init=nn.init.kaiming_normal_) -> torch.Tensor:
@@ -55,34 +102,21 @@ class SRResNet(nn.Module):
     bilinearly upscaled input to the output, so the network learns only the missing detail.
 
     Input and output are RGB (or ``in_ch`` channels) in [0, 1], ``(B, C, H, W)`` ->
-    ``(B, C, H*scale, W*scale)``. The defaults (48 features, 12 blocks, light upsampler) are the
-    size that reached the best Set5 PSNR in a few hours of 2-core CPU training
-    (benchmarks/size_sweep.py); SRResNet's original is 64 features, 16 blocks, pixelshuffle.
+    ``(B, C, H*scale, W*scale)``. ``SRResNet(config)`` or ``SRResNet(scale=2, ...)``: keyword
+    arguments override fields of the config (defaults: :class:`SRResNetConfig`).
     """
 
-    def __init__(
-        self,
-        *,
-        scale: int = 4,
-        in_ch: int = 3,
-        out_ch: int = 3,
-        num_feat: int = 48,
-        num_blocks: int = 12,
-        batch_norm: bool = False,
-        res_scale: float = 1.0,
-        upsampler: str = "light",
-        img_skip: bool = True,
-    ) -> None:
+    def __init__(self, config: SRResNetConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
-        if upsampler not in ("pixelshuffle", "light"):
-            raise ValueError(f"upsampler must be 'pixelshuffle' or 'light', got {upsampler!r}")
+        self.config = dataclasses.replace(config or SRResNetConfig(), **overrides)
+        c = self.config
+        scale, in_ch, out_ch, num_feat = c.scale, c.in_ch, c.out_ch, c.num_feat
+        batch_norm, res_scale, upsampler, img_skip = c.batch_norm, c.res_scale, c.upsampler, c.img_skip
         self.scale = scale
         self.img_skip = img_skip
         self.head = nn.Conv2d(in_ch, num_feat, 3, padding=1)
         self.body = nn.Sequential(
-            *[ResidualBlock(num_feat=num_feat, batch_norm=batch_norm, res_scale=res_scale) for _ in range(num_blocks)]
+            *[ResidualBlock(num_feat=num_feat, batch_norm=batch_norm, res_scale=res_scale) for _ in range(c.num_blocks)]
         )
         self.body_tail = nn.Conv2d(num_feat, num_feat, 3, padding=1)
         if upsampler == "light":
@@ -105,10 +139,7 @@ class SRResNet(nn.Module):
                 nn.LeakyReLU(0.1, inplace=True),
                 nn.Conv2d(num_feat, out_ch, 3, padding=1),
             )
-        self.hparams = {
-            "scale": scale, "in_ch": in_ch, "out_ch": out_ch, "num_feat": num_feat, "num_blocks": num_blocks,
-            "batch_norm": batch_norm, "res_scale": res_scale, "upsampler": upsampler, "img_skip": img_skip,
-        }  # fmt: skip
+        self.hparams = c.to_dict()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, C, h*s, w*s)
         feat = self.head(x)

@@ -16,6 +16,7 @@ from typing import Any
 
 import tomllib
 
+from srgan.archs.generator import SRResNetConfig
 from srgan.errors import ConfigError
 
 __all__ = ["Config", "load_config"]
@@ -23,19 +24,37 @@ __all__ = ["Config", "load_config"]
 
 @dataclass
 class ModelConfig:
+    """``[model]``: ``arch`` and the generator's hyperparameters, whose names, types and defaults are
+    :class:`~srgan.archs.generator.SRResNetConfig`'s (written once, there)."""
+
     arch: str = "srresnet"
-    scale: int = 4
-    num_feat: int = 48
-    num_blocks: int = 12
-    batch_norm: bool = False
-    res_scale: float = 1.0
-    upsampler: str = "light"
-    img_skip: bool = True
+    generator: SRResNetConfig = field(default_factory=SRResNetConfig)
+
+    @property
+    def scale(self) -> int:
+        return self.generator.scale
 
     def hparams(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("arch")
-        return d
+        return self.generator.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch, **self.hparams()}
+
+    def apply(self, values: dict[str, Any]) -> None:
+        """Set keys of the ``[model]`` table (type-checked; the generator validates its values)."""
+        hints = typing.get_type_hints(SRResNetConfig)
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "arch":
+                self.arch = _check_type(value, str, "model.arch")
+            elif key in hints:
+                changes[key] = _check_type(value, hints[key], f"model.{key}")
+            else:
+                raise ConfigError(f"unknown config key model.{key} (known in [model]: arch, {', '.join(hints)})")
+        try:
+            self.generator = dataclasses.replace(self.generator, **changes)
+        except ValueError as exc:
+            raise ConfigError(f"model.{exc}") from None
 
 
 @dataclass
@@ -104,8 +123,6 @@ class TrainConfig:
 
 # Keys whose value must be one of a fixed set.
 _CHOICES: dict[str, tuple[object, ...]] = {
-    "model.scale": (2, 3, 4),
-    "model.upsampler": ("pixelshuffle", "light"),
     "data.small_images": ("error", "skip"),
     "data.degradation": ("bicubic", "blind"),
     "train.stage": ("psnr", "gan"),
@@ -129,7 +146,9 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
 
     def validate(self) -> None:
         m, d, t = self.model, self.data, self.train
@@ -139,7 +158,6 @@ class Config:
             if value not in allowed:
                 raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
         checks = [
-            (m.num_feat > 0 and m.num_blocks >= 0, "model.num_feat must be > 0 and model.num_blocks >= 0"),
             (bool(d.train_dirs), "data.train_dirs is empty: give at least one folder of HR images"),
             (d.patch_size > 0 and d.patch_size % m.scale == 0,
              f"data.patch_size {d.patch_size} must be a positive multiple of model.scale {m.scale}"),
@@ -233,6 +251,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None, *, 
             raise ConfigError(f"unknown config section [{name}] (known: {', '.join(sections)})")
         if not isinstance(values, dict):
             raise ConfigError(f"[{name}] must be a table of keys")
-        _apply(sections[name], values, f"{name}.")
+        if name == "model":
+            cfg.model.apply(values)
+        else:
+            _apply(sections[name], values, f"{name}.")
     cfg.validate()
     return cfg
