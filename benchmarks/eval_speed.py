@@ -13,15 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 
 import numpy as np
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.evaluate import evaluate, resolve_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image
-from srgan.metrics.reference import reference_psnr, reference_ssim, reference_y
+
+sys.path.insert(0, str(REPO / "tests"))  # the float64 reference implementation lives with the tests
+from reference.metrics import reference_psnr, reference_ssim, reference_y
 
 
 def _keys(x: np.ndarray) -> np.ndarray:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference.metrics import reference_psnr, reference_ssim, reference_y
 
 from srgan.evaluate import CLASSICAL_METHODS, evaluate, resolve_method
 from srgan.imageio import list_images, read_image
 from srgan.metrics import protocol_planes, psnr, ssim
 from srgan.metrics.protocol import make_lr, prepare_hr, to_uint8
-from srgan.metrics.reference import reference_psnr, reference_ssim, reference_y
 
 
 def _degraded(img: np.ndarray, scale: int = 4) -> np.ndarray:

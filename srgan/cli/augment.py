@@ -32,7 +32,8 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
         "augment",
         help="grow an image dataset (classical augmentation or a class-conditional GAN)",
         description="srgan augment SRC OUT --engine classical|gan ...; also `srgan augment generate "
-        "CHECKPOINT OUT --per-class N` and `srgan augment report REAL_DIR SYNTH_DIR [--test DIR]`.",
+        "CHECKPOINT OUT --per-class N` and `srgan augment report REAL_DIR SYNTH_DIR [--test DIR]`. "
+        "A source folder called generate or report is written as a path: ./generate.",
     )
     p.add_argument("src", help="image folder: flat, or one sub-folder per class (never modified)")
     p.add_argument("out", help="output folder (mirrors SRC's classes)")

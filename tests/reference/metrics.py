@@ -2,7 +2,8 @@
 
 It mirrors BasicSR's ``calculate_psnr`` / ``calculate_ssim`` semantics (and, with
 ``protocol='matlab'``, the classic MATLAB scripts) without sharing code with the torch
-path in :mod:`srgan.metrics.psnr_ssim`: filtering is direct 2-D correlation from scipy.
+path in :mod:`srgan.metrics.psnr_ssim`: filtering is direct 2-D correlation from scipy. It lives with
+the tests (and benchmarks/eval_speed.py), outside the library.
 """
 
 from __future__ import annotations
