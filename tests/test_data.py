@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from srgan.data import PatchDataset, SampleSampler, load_hr_images
-from srgan.data.degrade import DegradationConfig, degrade
 from srgan.data.tensors import array_to_tensor
 from srgan.errors import DataError
 from srgan.imageio import write_image
@@ -55,19 +53,6 @@ def test_sampler_shards_are_disjoint_and_cover_each_batch():
     assert not set(r0) & set(r1) and sorted(r0 + r1) == one
     with pytest.raises(DataError):
         SampleSampler(global_batch=6, start=0, end=1, world_size=4)
-
-
-def test_blind_degradation_is_seeded_and_sized(images):
-    hr = array_to_tensor(images[0][1][:64, :64])
-    cfg = DegradationConfig(second_order_prob=1.0)
-    a = degrade(hr, 4, cfg, np.random.default_rng(1))
-    b = degrade(hr, 4, cfg, np.random.default_rng(1))
-    assert a.shape == (3, 16, 16) and torch.equal(a, b)
-    assert float(a.min()) >= 0 and float(a.max()) <= 1
-    ds = PatchDataset(images, scale=4, patch_size=64, degradation=DegradationConfig())
-    assert ds[0][0].shape == (3, 16, 16)
-    with pytest.raises(ValueError):
-        DegradationConfig(blur_prob=2.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (AMP runs only on CUDA)")

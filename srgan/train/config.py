@@ -62,7 +62,7 @@ class DataConfig:
     train_dirs: list[str] = field(default_factory=list)
     patch_size: int = 128  # HR side
     batch_size: int = 16  # global, split across processes
-    degradation: str = "bicubic"  # or "blind" (blur / noise / JPEG, see srgan.data.degrade)
+    degradation: str = "bicubic"  # or "realesrgan": Real-ESRGAN's second-order model (srgan.data.degrade)
     num_workers: int = 0
     augment: bool = True
     small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
@@ -116,7 +116,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 50
-    init_from: str = ""  # psnr checkpoint or .safetensors for the gan stage
+    init_from: str = ""  # starting weights (shipped name, .safetensors, checkpoint); required by the gan stage
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"
 
@@ -124,7 +124,7 @@ class TrainConfig:
 # Keys whose value must be one of a fixed set.
 _CHOICES: dict[str, tuple[object, ...]] = {
     "data.small_images": ("error", "skip"),
-    "data.degradation": ("bicubic", "blind"),
+    "data.degradation": ("bicubic", "realesrgan"),
     "train.stage": ("psnr", "gan"),
     "train.optimizer": ("adam", "adamw"),
     "train.scheduler": ("cosine", "multistep", "constant"),

@@ -145,9 +145,9 @@ class Trainer(TrainLoop):
             self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg))
         self.val_metrics: dict[str, float] = {}
         resumed = self.prepare(resume=resume, overwrite=overwrite)
-        if not resumed and t.stage == "gan":
-            if not t.init_from:
-                raise ConfigError("train.stage=gan needs train.init_from (a psnr-stage checkpoint or .safetensors)")
+        if not resumed and t.stage == "gan" and not t.init_from:
+            raise ConfigError("train.stage=gan needs train.init_from (a psnr-stage checkpoint or .safetensors)")
+        if not resumed and t.init_from:  # the gan stage, or a psnr stage fine-tuned from another model
             self._init_from(t.init_from)
 
         images = load_hr_images(
@@ -155,7 +155,7 @@ class Trainer(TrainLoop):
             skip_small=cfg.data.small_images == "skip",
         )  # fmt: skip
         self.n_train_images = len(images)
-        degradation = DegradationConfig() if cfg.data.degradation == "blind" else None
+        degradation = DegradationConfig() if cfg.data.degradation == "realesrgan" else None
         self.dataset = PatchDataset(
             images, scale=cfg.model.scale, patch_size=cfg.data.patch_size, seed=t.seed,
             augment=cfg.data.augment, degradation=degradation,
@@ -208,7 +208,7 @@ class Trainer(TrainLoop):
             raise ModelError(f"train.init_from {p}: weights do not fit the configured generator: {exc}") from exc
         if self.ema is not None:
             self.ema.load_state_dict(state)
-        log.info("gan stage initialised from %s", p)
+        log.info("generator initialised from %s", p)
 
     # ------------------------------------------------------------------ state
 
