@@ -1,0 +1,114 @@
+"""The Python API: `from srgan import Upscaler`, any image kind in, the same kind out; TTA; pre-pad."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import srgan.infer.upscaler
+from srgan import Upscaler, load_model
+from srgan.archs import SRResNet
+from srgan.weights import save_generator
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory) -> Upscaler:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("api") / "m.safetensors"
+    save_generator(path, SRResNet(scale=2, num_feat=8, num_blocks=1).eval(), {"scale": 2})
+    return Upscaler(str(path), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def crop(chelsea) -> np.ndarray:
+    return np.ascontiguousarray(chelsea[100:140, 150:198])  # (40, 48, 3) uint8
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "I;16"])
+def test_pil_in_pil_out_mode_kept(up, crop, mode):
+    if mode == "I;16":
+        im = Image.fromarray(crop[:, :, 0].astype(np.uint16) * 257)
+    else:
+        im = Image.fromarray(crop).convert(mode)
+    out = up.upscale(im)
+    assert isinstance(out, Image.Image) and out.mode == im.mode and out.size == (96, 80)
+
+
+def test_palette_pil_comes_back_rgb(up, crop):
+    out = up.upscale(Image.fromarray(crop).quantize(32))
+    assert out.mode == "RGB" and out.size == (96, 80)
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda c: c, (80, 96, 3)),
+        (lambda c: c[:, :, 0], (80, 96)),
+        (lambda c: c.astype(np.uint16) * 257, (80, 96, 3)),
+        (lambda c: c.astype(np.float32) / 255, (80, 96, 3)),
+        (lambda c: c[:, :, 0].astype(np.float64) / 255, (80, 96)),
+        (lambda c: np.dstack([c, np.full(c.shape[:2], 200, np.uint8)]), (80, 96, 4)),
+    ],
+    ids=["hwc-uint8", "hw-uint8", "hwc-uint16", "hwc-float32", "hw-float64", "rgba-uint8"],
+)
+def test_numpy_in_numpy_out_dtype_and_layout_kept(up, crop, make, shape):
+    x = make(crop)
+    out = up.upscale(x)
+    assert isinstance(out, np.ndarray) and out.shape == shape and out.dtype == x.dtype
+
+
+def test_float_and_uint8_agree(up, crop):
+    a = up.upscale(crop).astype(np.float64)
+    b = up.upscale(crop.astype(np.float32) / 255) * 255
+    assert np.abs(a - b).max() <= 0.51  # the uint8 result is the float one, rounded
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_torch_in_torch_out(up, crop, batched):
+    t = torch.from_numpy(crop).permute(2, 0, 1).float() / 255
+    x = torch.stack([t, t.flip(2)]) if batched else t
+    out = up.upscale(x)
+    assert isinstance(out, torch.Tensor) and out.dtype == x.dtype and out.device == x.device
+    assert out.shape == ((2, 3, 80, 96) if batched else (3, 80, 96))
+    ref = torch.from_numpy(up.upscale(crop.astype(np.float32) / 255)).permute(2, 0, 1)
+    assert torch.allclose(out[0] if batched else out, ref, atol=1e-6)
+
+
+def test_other_inputs_are_refused_in_one_line(up):
+    from srgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot upscale a list"):
+        up.upscale([[1, 2], [3, 4]])
+    with pytest.raises(ConfigError, match="expected"):
+        up.upscale(np.zeros((4, 4, 7), np.uint8))
+
+
+def test_tta_is_exactly_equivariant_and_differs_from_plain(up, crop):
+    tta = Upscaler(up.model, device="cpu", tta=True)
+    a = tta.upscale(crop)
+    b = np.rot90(tta.upscale(np.ascontiguousarray(np.rot90(crop))), -1)
+    c = tta.upscale(np.ascontiguousarray(crop[:, ::-1]))[:, ::-1]
+    assert np.abs(a.astype(int) - b).max() <= 1 and np.abs(a.astype(int) - c).max() <= 1  # rounding only
+    assert not np.array_equal(a, up.upscale(crop))
+
+
+def test_pre_pad_changes_only_the_right_and_bottom_edges(up, crop):
+    padded = Upscaler(up.model, device="cpu", pre_pad=10, tile=0)
+    plain = Upscaler(up.model, device="cpu", tile=0)
+    a, b = padded.upscale(crop), plain.upscale(crop)
+    assert a.shape == b.shape
+    m = 2 * up.model.context  # beyond the receptive field of the padded border
+    np.testing.assert_array_equal(a[:-m, :-m], b[:-m, :-m])
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(srgan.infer.upscaler, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+def test_load_model_at_top_level():
+    assert load_model("srresnet-x2").scale == 2
