@@ -34,6 +34,7 @@ __all__ = [
     "check_disjoint",
     "is_within",
     "overlaps",
+    "prepare_output",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,3 +183,10 @@ class OutputFolder:
         with open(self.record, "a", encoding="utf-8") as f:
             f.write(rel.as_posix() + ("/" if folder else "") + "\n")
         return p
+
+
+def prepare_output(out: str | os.PathLike[str], *, overwrite: bool) -> OutputFolder:
+    """Refuse a non-empty ``out`` unless ``overwrite``; then only what srgan wrote there before is removed."""
+    folder = OutputFolder(out)
+    folder.prepare(overwrite=overwrite)
+    return folder

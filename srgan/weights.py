@@ -31,8 +31,11 @@ from srgan.errors import ConfigError, ModelError
 from srgan.fsutil import atomic_write_bytes
 
 __all__ = [
+    "BACKBONE_FILES",
     "ModelInfo",
+    "backbone_cache_path",
     "config_path",
+    "find_backbone_weights",
     "is_torchscript",
     "list_models",
     "load_generator",
@@ -42,6 +45,30 @@ __all__ = [
     "shipped_model_path",
     "weights_dir",
 ]
+
+
+#: The file names torchvision gives the ImageNet weights srgan's backbones use (in its hub cache).
+BACKBONE_FILES = {"vgg19": "vgg19-dcbb9e9d.pth", "squeezenet": "squeezenet1_1-b8a52dc0.pth"}
+
+
+def backbone_cache_path(backbone: str) -> Path:
+    """Where torchvision keeps a backbone's ImageNet weights once downloaded."""
+    if backbone not in BACKBONE_FILES:
+        raise ModelError(f"unknown backbone {backbone!r}; available: {', '.join(BACKBONE_FILES)}")
+    return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[backbone]
+
+
+def find_backbone_weights(backbone: str, weights_path: str | Path | None = None) -> Path | None:
+    """Where a backbone's ImageNet weights are: ``weights_path`` (which must exist), the variable
+    ``SRGAN_<NAME>_WEIGHTS``, or torchvision's cache; None if nowhere (only a download could help)."""
+    env = os.environ.get(f"SRGAN_{backbone.upper()}_WEIGHTS")
+    path = Path(weights_path) if weights_path else Path(env) if env else None
+    if path is not None:
+        if not path.is_file():
+            raise ModelError(f"{backbone} weights not found at {path}")
+        return path
+    cached = backbone_cache_path(backbone)
+    return cached if cached.is_file() else None
 
 
 def weights_dir() -> Path:

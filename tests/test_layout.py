@@ -12,7 +12,7 @@ PACKAGE = REPO / "srgan"
 
 #: Layers, bottom first. A module may import from its own layer and the ones below it.
 LAYERS: list[set[str]] = [
-    {"errors", "fsutil", "signals", "progress", "device", "resize"},
+    {"errors", "defaults", "fsutil", "signals", "progress", "device", "resize"},
     {"imageio"},
     {"archs", "losses", "metrics", "weights"},
     {"data"},

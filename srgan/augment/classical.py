@@ -20,11 +20,11 @@ import numpy as np
 
 from srgan.data.labelled import FolderDataset, scan_folder
 from srgan.errors import ConfigError, SrganError
-from srgan.fsutil import OutputFolder, atomic_write_bytes, check_disjoint
+from srgan.fsutil import atomic_write_bytes, check_disjoint, prepare_output
 from srgan.imageio import load_image, write_image
 from srgan.progress import Progress, report
 
-__all__ = ["PRESETS", "ClassicalReport", "build_preset", "load_pipeline", "prepare_output", "run_classical"]
+__all__ = ["PRESETS", "ClassicalReport", "build_preset", "load_pipeline", "run_classical"]
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,6 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, list | tuple):
         return [_jsonable(x) for x in v]
     return v
-
-
-def prepare_output(out: Path, *, overwrite: bool) -> OutputFolder:
-    """Refuse a non-empty OUT unless ``overwrite``; then only what srgan wrote there before is removed."""
-    folder = OutputFolder(out)
-    folder.prepare(overwrite=overwrite)
-    return folder
 
 
 @dataclass

@@ -101,9 +101,10 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor
 
 
 @torch.no_grad()
-def squeezenet_features(x: torch.Tensor, weights: str | Path | None = None, batch: int = 100) -> np.ndarray:
+def squeezenet_features(x: torch.Tensor, weights: str | Path | None = None, batch: int = 100, *,
+                        allow_download: bool = False) -> np.ndarray:  # fmt: skip
     """(N, C, S, S) in [-1, 1] -> (N, 512) float64 SqueezeNet 1.1 features (ImageNet weights)."""
-    net = load_backbone("squeezenet", weights)
+    net = load_backbone("squeezenet", weights, allow_download=allow_download)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     feats = []
@@ -169,7 +170,7 @@ class ReportInputs:
 
 def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds: int = 3, steps: int = 2000,
                 batch: int = 64, weights: str | Path | None = None, flip: bool | None = None,
-                real_fraction: float = 0.5) -> dict[str, Any]:  # fmt: skip
+                real_fraction: float = 0.5, allow_download: bool = False) -> dict[str, Any]:  # fmt: skip
     """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``.
 
     ``flip``: whether the classifiers see horizontal flips (default: for colour images only;
@@ -196,7 +197,8 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
     if test is not None:  # the reference GAN-test is read against (Shmelkov et al., 2018)
         result["gan_test_classifier_real_accuracy"] = float((predict(clf, test.images) == test.labels).float().mean())
     # Feature distances.
-    fr, fs = squeezenet_features(real.images, weights), squeezenet_features(synth.images, weights)
+    fr = squeezenet_features(real.images, weights, allow_download=allow_download)
+    fs = squeezenet_features(synth.images, weights, allow_download=allow_download)
     result["fid_squeezenet"] = fid(fr, fs)
     kmean, kstd = kid(fr, fs)
     result["kid_squeezenet"] = {"mean": kmean, "std": kstd}

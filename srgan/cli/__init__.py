@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 from srgan import __version__
 from srgan.cli import augment, evaluate, train, upscale
+from srgan.cli.common import HelpFormatter, add_verbosity
 from srgan.errors import SrganError
 
 __all__ = ["build_parser", "main", "run"]
@@ -30,10 +31,20 @@ log = logging.getLogger("srgan")
 Handler = Callable[[argparse.Namespace], int]
 
 
+EXAMPLES = """examples:
+  srgan upscale photo.jpg photo_x4.png
+  srgan upscale -i photos/ -o out/ -n srresnet-x2 -s 1.5 --suffix _x3
+  srgan evaluate --data ../shared/data/Set5 --scale 4 --method bicubic srresnet-x4
+  srgan augment photos/ grown/ --preset medium --per-image 4
+
+`srgan COMMAND --help` shows each command's options and examples."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="srgan", description="Super-resolution and dataset augmentation.")
+    parser = argparse.ArgumentParser(prog="srgan", description="Super-resolution and dataset augmentation.",
+                                     epilog=EXAMPLES, formatter_class=HelpFormatter)  # fmt: skip
     parser.add_argument("--version", action="version", version=f"srgan {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    add_verbosity(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     evaluate.add_evaluate(sub)
@@ -42,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_models(sub)
     upscale.add_export(sub)
     augment.add_augment(sub)
+    parser.set_defaults(subparsers=sub.choices)
     return parser
 
 
@@ -50,19 +62,23 @@ class _OneLineFormatter(logging.Formatter):
         return f"srgan: {record.levelname.lower()}: {record.getMessage()}"
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter())
     root = logging.getLogger("srgan")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(augment.route(list(sys.argv[1:] if argv is None else argv)))
-    _setup_logging(args.verbose)
+    args, extra = parser.parse_known_args(augment.route(list(sys.argv[1:] if argv is None else argv)))
+    if extra:  # the command's own usage line, not the top-level one
+        args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.verbose and args.quiet:
+        args.subparsers[args.command].error("-v and -q exclude each other")
+    _setup_logging(args.verbose, args.quiet)
     handler: Handler = args.func
     try:
         from srgan.imageio import max_input_pixels, max_output_pixels

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from srgan.cli.common import Bar, existing_file
+from srgan.cli.common import Bar, add_command, existing_file, hide_command
 from srgan.errors import ConfigError, PartialFailure
 
 log = logging.getLogger("srgan")
@@ -27,100 +27,124 @@ def route(argv: list[str]) -> list[str]:
     return argv
 
 
+def _backbone_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone-weights", metavar="PATH",
+                   help="SqueezeNet 1.1 ImageNet weights for the report's features "
+                   "(default: SRGAN_SQUEEZENET_WEIGHTS, then torchvision's cache)")  # fmt: skip
+    p.add_argument("--allow-download", action="store_true",
+                   help="let torchvision download those weights when they are found nowhere else")  # fmt: skip
+
+
 def add_augment(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "augment",
-        help="grow an image dataset (classical augmentation or a class-conditional GAN)",
-        description="srgan augment SRC OUT --engine classical|gan ...; also `srgan augment generate "
-        "CHECKPOINT OUT --per-class N` and `srgan augment report REAL_DIR SYNTH_DIR [--test DIR]`. "
+    p = add_command(
+        sub, "augment", help="grow an image dataset (classical augmentation or a class-conditional GAN)",
+        description="Write augmented copies of SRC into OUT (classical engine), or train a class-conditional GAN "
+        "on SRC and write synthetic images (gan engine). SRC is never modified.\n"
+        "Also: `srgan augment generate CHECKPOINT OUT` and `srgan augment report REAL SYNTH` (each has --help).\n"
         "A source folder called generate or report is written as a path: ./generate.",
-    )
+        examples=["srgan augment photos/ grown/ --preset medium --per-image 4 --include-originals",
+                  "srgan augment digits/ grown/ --preset light --no-flip",
+                  "srgan augment photos/ synth/ --engine gan --steps 5000 --per-class 500 --report --test held_out/",
+                  "srgan augment photos/ synth/ --engine gan --resume        # after Ctrl-C"],
+    )  # fmt: skip
     p.add_argument("src", help="image folder: flat, or one sub-folder per class (never modified)")
     p.add_argument("out", help="output folder (mirrors SRC's classes)")
-    p.add_argument("--engine", choices=("classical", "gan"), default="classical")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty OUT")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument(
-        "--no-flip",
-        action="store_true",
-        help="never mirror images (presets, GAN training, report classifiers): for digits, text, logos",
-    )
+    p.add_argument("--engine", choices=("classical", "gan"), default="classical", help="classical or gan")
+    p.add_argument("--seed", type=int, default=0, help="every output is a pure function of the seed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="reuse a non-empty OUT: what srgan wrote there before goes, other files stay")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they only show on a terminal)")
+    p.add_argument("--no-flip", action="store_true",
+                   help="never mirror images (presets, GAN, report classifiers): for digits, text, logos")  # fmt: skip
     c = p.add_argument_group("classical engine")
     pipe = c.add_mutually_exclusive_group()
-    pipe.add_argument("--preset", choices=("light", "medium", "heavy", "sr-degrade"), default=None)
+    pipe.add_argument("--preset", choices=("light", "medium", "heavy", "sr-degrade"), default="medium",
+                      help="built-in albumentations pipeline")  # fmt: skip
     pipe.add_argument("--pipeline", metavar="FILE", help="albumentations pipeline saved by A.save (YAML or JSON)")
     c.add_argument("--per-image", type=int, default=1, help="augmented copies per source image")
     c.add_argument("--include-originals", action="store_true", help="copy the originals alongside")
     g = p.add_argument_group("gan engine")
     g.add_argument("--size", type=int, default=32, choices=(32, 64, 128), help="GAN image size")
-    g.add_argument("--steps", type=int, default=5000)
+    g.add_argument("--steps", type=int, default=5000, help="GAN training steps")
     g.add_argument("--per-class", type=int, default=100, help="synthetic images written per class")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument(
-        "--width",
-        type=int,
-        default=64,
-        help="base channel count of G and D (64: DCGAN's; 32 trains about 4x faster on a CPU)",
-    )
-    g.add_argument("--gan-loss", choices=("hinge", "ns", "wgan-gp"), default="hinge")
-    g.add_argument(
-        "--mode-seeking",
-        type=float,
-        default=1.0,
-        help="weight of the mode-seeking term that keeps each class varied (0: off)",
-    )
+    g.add_argument("--batch-size", type=int, default=64, help="GAN batch size")
+    g.add_argument("--width", type=int, default=64,
+                   help="base channel count of G and D (64: DCGAN's; 32 trains about 4x faster on a CPU)")  # fmt: skip
+    g.add_argument("--gan-loss", choices=("hinge", "ns", "wgan-gp"), default="hinge", help="adversarial loss")
+    g.add_argument("--mode-seeking", type=float, default=1.0,
+                   help="weight of the mode-seeking term that keeps each class varied (0: off)")  # fmt: skip
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
     g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
+    _backbone_options(g)
     p.set_defaults(func=cmd_augment)
 
-    gen = sub.add_parser("augment-generate", help=argparse.SUPPRESS)
+    gen = add_command(
+        sub, "augment-generate", help="", description="Write synthetic images from a trained augment GAN.",
+        examples=["srgan augment generate synth/.gan/checkpoint.pt more/ --per-class 1000",
+                  "srgan augment generate synth/.gan/checkpoint.pt sharp/ --per-class 200 --truncation 1.0"],
+    )  # fmt: skip
     gen.prog = "srgan augment generate"
-    gen.add_argument("checkpoint")
-    gen.add_argument("out")
-    gen.add_argument("--per-class", type=int, required=True)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--upscale", metavar="MODEL")
+    gen.add_argument("checkpoint", help="a GAN checkpoint written by `srgan augment --engine gan`")
+    gen.add_argument("out", help="output folder (must not hold the checkpoint)")
+    gen.add_argument("--per-class", type=int, required=True, help="images per class")
+    gen.add_argument("--seed", type=int, default=0, help="the same seed gives the same images")
+    gen.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     gen.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
-    gen.add_argument("--overwrite", action="store_true")
-    gen.add_argument("--no-progress", action="store_true")
+    gen.add_argument("--overwrite", action="store_true", help="reuse a non-empty OUT (only srgan's files go)")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bars")
     gen.set_defaults(func=cmd_augment_generate)
+    hide_command(sub, "augment-generate")
 
-    rep = sub.add_parser("augment-report", help=argparse.SUPPRESS)
+    rep = add_command(
+        sub, "augment-report", help="", description="Compare synthetic and real images: GAN-test, feature FID/KID "
+        "and (with --test) a downstream classifier study.",
+        examples=["srgan augment report photos/ synth/ --test held_out/",
+                  "srgan augment report digits/ synth/ --test held_out/ --no-flip --backbone-weights squeezenet.pth"],
+    )  # fmt: skip
     rep.prog = "srgan augment report"
-    rep.add_argument("real")
-    rep.add_argument("synth")
-    rep.add_argument("--test", metavar="DIR")
+    rep.add_argument("real", help="the real training images (flat or one sub-folder per class)")
+    rep.add_argument("synth", help="the synthetic images (same classes)")
+    rep.add_argument("--test", metavar="DIR", help="held-out real images for the downstream study")
     rep.add_argument("--classical", metavar="DIR", help="classically augmented images, for the downstream study")
     rep.add_argument("--output", metavar="DIR", help="where to write the report (default: SYNTH/report)")
-    rep.add_argument("--size", type=int, default=32)
-    rep.add_argument("--seeds", type=int, default=3)
+    rep.add_argument("--size", type=int, default=32, help="image size the scores are computed at")
+    rep.add_argument("--seeds", type=int, default=3, help="classifier runs per training set")
     rep.add_argument("--steps", type=int, default=2000, help="classifier optimisation steps per run")
     rep.add_argument("--no-flip", action="store_true", help="classifiers never see mirrored images")
-    rep.add_argument(
-        "--real-fraction",
-        type=float,
-        default=0.5,
-        help="share of real images in every batch when images are added to the real set",
-    )
+    rep.add_argument("--real-fraction", type=float, default=0.5,
+                     help="share of real images in every batch when images are added to the real set")  # fmt: skip
+    _backbone_options(rep)
     rep.set_defaults(func=cmd_augment_report)
+    hide_command(sub, "augment-report")
+
+
+def _backbone(args: argparse.Namespace) -> str | None:
+    """Check, before any work, that the report will have its SqueezeNet weights; returns their path."""
+    from srgan.errors import ModelError
+    from srgan.weights import find_backbone_weights
+
+    try:
+        path = find_backbone_weights("squeezenet", args.backbone_weights)
+    except ModelError as exc:
+        raise ConfigError(f"--backbone-weights: {exc}") from None
+    if path is None and not args.allow_download:
+        raise ConfigError("the report needs SqueezeNet 1.1 ImageNet weights: pass --backbone-weights PATH "
+                          "(or set SRGAN_SQUEEZENET_WEIGHTS), or --allow-download to fetch them")  # fmt: skip
+    return str(path) if path else None
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from srgan.augment.classical import build_preset, load_pipeline, prepare_output, run_classical
-    from srgan.fsutil import OutputFolder, check_disjoint
+    from srgan.fsutil import OutputFolder, check_disjoint, prepare_output
 
     if args.engine == "classical":
-        pipeline = (
-            load_pipeline(args.pipeline)
-            if args.pipeline
-            else build_preset(args.preset or "medium", flip=not args.no_flip)
-        )
+        from srgan.augment.classical import build_preset, load_pipeline, run_classical
+
+        pipeline = load_pipeline(args.pipeline) if args.pipeline else build_preset(args.preset, flip=not args.no_flip)
         rep = run_classical(args.src, args.out, pipeline=pipeline, per_image=args.per_image, seed=args.seed,
                             include_originals=args.include_originals, overwrite=args.overwrite,
                             progress=Bar("augment", "img", enabled=not args.no_progress),
@@ -136,6 +160,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_disjoint(out, folders=[("source folder", args.src), ("test folder", args.test)],
                    files=[("model file", existing_file(args.upscale))])  # fmt: skip
+    weights = _backbone(args) if args.report else None  # before hours of training, not after
     owned = OutputFolder(out) if args.resume else prepare_output(out, overwrite=args.overwrite)
     owned.claim(out / ".gan", folder=True)
     cfg = GanConfig(
@@ -159,15 +184,15 @@ def cmd_augment(args: argparse.Namespace) -> int:
         from srgan.augment.report import ReportInputs, make_report
 
         res = make_report(ReportInputs(Path(args.src), out, Path(args.test) if args.test else None),
-                          out / ".gan" / "report", size=args.size, flip=False if args.no_flip else None)  # fmt: skip
+                          out / ".gan" / "report", size=args.size, flip=False if args.no_flip else None,
+                          weights=weights, allow_download=args.allow_download)  # fmt: skip
         log.info("report in %s: GAN-test accuracy %.1f %%", out / ".gan" / "report", 100 * res["gan_test_accuracy"])
     return 0
 
 
 def cmd_augment_generate(args: argparse.Namespace) -> int:
-    from srgan.augment.classical import prepare_output
     from srgan.augment.generate import generate
-    from srgan.fsutil import check_disjoint
+    from srgan.fsutil import check_disjoint, prepare_output
 
     inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]
     check_disjoint(Path(args.out), files=inputs)
@@ -191,7 +216,9 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
                                  ("classical folder", args.classical)])  # fmt: skip
     if not 0 < args.real_fraction <= 1:
         raise ConfigError(f"--real-fraction must be in (0, 1], got {args.real_fraction}")
+    weights = _backbone(args)
     res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
-                      flip=False if args.no_flip else None, real_fraction=args.real_fraction)  # fmt: skip
+                      flip=False if args.no_flip else None, real_fraction=args.real_fraction, weights=weights,
+                      allow_download=args.allow_download)  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
     return 0

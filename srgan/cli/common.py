@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from pathlib import Path
@@ -10,7 +11,41 @@ from tqdm import tqdm
 
 from srgan.fsutil import atomic_write_bytes
 
-__all__ = ["Bar", "existing_file", "write_text"]
+__all__ = ["Bar", "HelpFormatter", "add_command", "existing_file", "hide_command", "write_text"]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; every option with a default says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if "%(default)" in text or d is None or d is False or d == "" or d is argparse.SUPPRESS:
+            return text
+        if not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str,
+                examples: list[str]) -> argparse.ArgumentParser:  # fmt: skip
+    """A subcommand parser whose help ends with examples and which takes -v / -q after its name too."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
+    add_verbosity(p, argparse.SUPPRESS)
+    return p
+
+
+def add_verbosity(p: argparse.ArgumentParser, default: object) -> None:
+    """``-v`` / ``-q``; subcommands use SUPPRESS so an unset flag does not undo the top-level one."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-v", "--verbose", action="store_true", default=default, help="also report every file written")
+    g.add_argument("-q", "--quiet", action="store_true", default=default, help="print errors only")
+
+
+def hide_command(sub: argparse._SubParsersAction, name: str) -> None:
+    """Keep a subcommand out of ``srgan --help`` (argparse would list it as ==SUPPRESS==)."""
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != name]
 
 
 class Bar:
@@ -20,15 +55,17 @@ class Bar:
     bar ignores every call (``--no-progress``, or output that is not worth a bar).
     """
 
-    def __init__(self, desc: str, unit: str, *, enabled: bool = True) -> None:
-        self.desc, self.unit, self.enabled = desc, unit, enabled
+    def __init__(self, desc: str, unit: str, *, enabled: bool = True, scale: bool = False) -> None:
+        # Bars only on a terminal: redirected output stays free of carriage-return noise.
+        self.desc, self.unit, self.enabled, self.scale = desc, unit, enabled and sys.stderr.isatty(), scale
         self._bar: tqdm | None = None
 
     def __call__(self, done: int, total: int, **info: object) -> None:
         if not self.enabled:
             return
         if self._bar is None:
-            self._bar = tqdm(total=total, initial=done, desc=self.desc, unit=self.unit, dynamic_ncols=True)
+            self._bar = tqdm(total=total, initial=done, desc=self.desc, unit=self.unit, dynamic_ncols=True,
+                             unit_scale=self.scale, leave=False)  # fmt: skip
         bar = self._bar
         bar.total = total
         if info:

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from srgan.cli.common import Bar, write_text
+from srgan.cli.common import Bar, add_command, write_text
 from srgan.errors import ConfigError, PartialFailure
 
 log = logging.getLogger("srgan")
@@ -17,14 +17,16 @@ log = logging.getLogger("srgan")
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="PSNR/SSIM on benchmark folders with the published protocol",
+    p = add_command(
+        sub, "evaluate", help="PSNR/SSIM on benchmark folders with the published protocol",
         description="Score upscaling methods on HR image folders: modcrop, MATLAB bicubic LR, upscale, "
-        "Y-PSNR/SSIM with `scale` border pixels cropped.",
-    )
+        "Y-PSNR/SSIM with `scale` border pixels cropped (comparable with published tables).",
+        examples=["srgan evaluate --data ../shared/data/Set5 --scale 4 --method bicubic srresnet-x4",
+                  "srgan evaluate --data Set5 Set14 --scale 2 --method srresnet-x2 --protocol matlab",
+                  "srgan evaluate --data hr/ --lr-dir lr/ --scale 4 --method my.safetensors --format csv"],
+    )  # fmt: skip
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="HR image folders (one table each)")
-    p.add_argument("--scale", type=int, required=True, choices=(2, 3, 4))
+    p.add_argument("--scale", type=int, required=True, choices=(2, 3, 4), help="upscaling factor")
     p.add_argument(
         "--method",
         nargs="+",
@@ -44,10 +46,10 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="read LR inputs (same file stem) instead of making them; one per --data folder",
     )
-    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="table format")
     p.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it only shows on a terminal)")
     p.set_defaults(func=cmd_evaluate)
 
 

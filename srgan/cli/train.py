@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from srgan.cli.common import Bar
+from srgan.cli.common import Bar, add_command
 
 log = logging.getLogger("srgan")
 
@@ -14,12 +14,15 @@ log = logging.getLogger("srgan")
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a generator (psnr stage) or fine-tune it as a GAN (gan stage)",
-        description="Train from a TOML config. Under `torchrun --nproc_per_node N -m srgan train ...` "
-        "it runs DDP (NCCL on GPUs, gloo on CPU).",
-    )
+    p = add_command(
+        sub, "train", help="train a generator (psnr stage) or fine-tune it as a GAN (gan stage)",
+        description="Train from a TOML config or a shipped recipe. Under `torchrun --nproc_per_node N -m srgan "
+        "train ...` it runs DDP (NCCL on GPUs, gloo on CPU). Ctrl-C saves a checkpoint; --resume continues.",
+        examples=["srgan train srresnet-x4 --output runs/x4",
+                  "srgan train srresnet-x4 --output runs/x4 --resume",
+                  "srgan train my.toml --output runs/mine --set train.iterations=2000 --set data.batch_size=8",
+                  "torchrun --nproc_per_node 4 -m srgan train srresnet-x4 --output runs/x4-ddp"],
+    )  # fmt: skip
     p.add_argument("config", help="TOML config file, or a shipped recipe: srresnet-x4, srresnet-x2, srgan-x4")
     p.add_argument("--output", required=True, metavar="DIR", help="run folder: checkpoints, logs, final weights")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/latest.pt if present")
@@ -35,7 +38,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.iterations=2000 (repeatable)",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it only shows on a terminal)")
     p.set_defaults(func=cmd_train)
 
 

@@ -8,7 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from srgan.cli.common import Bar
+from srgan.cli.common import Bar, add_command
+from srgan.defaults import DEFAULT_MODEL
 from srgan.errors import ConfigError, PartialFailure, SrganError
 
 log = logging.getLogger("srgan")
@@ -18,50 +19,94 @@ log = logging.getLogger("srgan")
 
 
 def add_upscale(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "upscale",
-        help="upscale images (a file, a folder or a glob)",
-        description="Upscale images with a shipped model or a model file. Alpha, gray, 16-bit, ICC "
-        "profiles and EXIF are kept; large images are tiled; a bad file never stops a batch.",
-    )
-    p.add_argument("input", help="image file, folder, or glob (quote it)")
-    p.add_argument("output", help="output file (for one input) or folder")
-    p.add_argument("--model", default=None, help="shipped model name (see `srgan models`) or a weights file")
+    p = add_command(
+        sub, "upscale", help="upscale images (a file, a folder or a glob)",
+        description="Upscale images with a shipped model or a model file. Alpha, gray, 16-bit, ICC profiles and "
+        "EXIF are kept; large images are tiled; a bad file never stops a batch.\nReal-ESRGAN's and "
+        "realesrgan-ncnn-vulkan's flags work too (-i -o -n -s -t -g -f -j -x, --fp32, --tile_pad, --pre_pad).",
+        examples=["srgan upscale photo.jpg photo_x4.png",
+                  "srgan upscale -i photos/ -o out/ --recursive --suffix _x4 -f png",
+                  "srgan upscale scan.tif scan_x2.tif -n srresnet-x2 -x        # 8-fold TTA: slower, a bit sharper",
+                  "srgan upscale big.png big_x4.png -t 256 -g 0 --fp32"],
+    )  # fmt: skip
+    p.add_argument("input", nargs="?", help="image file, folder, or glob (quote it); or -i")
+    p.add_argument("output", nargs="?", help="output file (for one input) or folder; or -o")
+    p.add_argument("-i", "--input", dest="input_opt", metavar="INPUT", help="the input, as Real-ESRGAN takes it")
+    p.add_argument("-o", "--output", dest="output_opt", metavar="OUTPUT", help="the output, as Real-ESRGAN takes it")
+    p.add_argument("-n", "-m", "--model", "--model_name", "--model_path", dest="model", default=DEFAULT_MODEL,
+                   help="shipped model name (see `srgan models`) or a weights file (.safetensors, .pth)")  # fmt: skip
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--outscale", type=float, help="final scale, e.g. 3 or 1.5 (resized from the model's output)")
+    size.add_argument(
+        "-s", "--outscale", type=float, help="final scale, e.g. 3 or 1.5 (resized from the model's output)"
+    )
     size.add_argument("--width", type=int, help="final width; height follows the aspect unless --height is given")
     p.add_argument("--height", type=int, help="final height; width follows the aspect unless --width is given")
-    p.add_argument("--tile", default="auto", help="auto, 0 (no tiling) or a tile side in input pixels")
-    p.add_argument("--tile-pad", type=int, default=None, help="tile overlap in input pixels (default: the model's)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument("-t", "--tile", default="auto", help="auto, 0 (no tiling) or a tile side in input pixels")
+    p.add_argument("--tile-pad", "--tile_pad", type=int, default=None, metavar="N",
+                   help="tile overlap in input pixels (default: the model's receptive field)")  # fmt: skip
+    p.add_argument("--pre-pad", "--pre_pad", type=int, default=0, metavar="N",
+                   help="reflect-pad the right and bottom edges by N input pixels, cropped after")  # fmt: skip
     p.add_argument(
-        "--ext",
-        default="auto",
-        choices=("auto", "png", "jpg", "webp", "tiff"),
-        help="output format (auto: the input's)",
+        "-x", "--tta", action="store_true", help="8-fold flip/rotate self-ensemble: 8x slower, a bit sharper"
     )
+    dev = p.add_mutually_exclusive_group()
+    dev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    dev.add_argument("-g", "--gpu", "--gpu-id", type=int, metavar="N", help="GPU number: the same as --device cuda:N")
+    prec = p.add_mutually_exclusive_group()
+    prec.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                      help="auto: fp32 on CPU, fp16/bf16 on GPUs where the model allows")  # fmt: skip
+    prec.add_argument(
+        "--fp32", action="store_const", const="fp32", dest="precision", help="the same as --precision fp32"
+    )
+    p.add_argument(
+        "-j", "--threads", metavar="N", help="CPU threads (ncnn's load:proc:save form works: the middle one)"
+    )
+    p.add_argument("-f", "--ext", "--format", dest="ext", default="auto", metavar="FMT",
+                   choices=("auto", "png", "jpg", "webp", "tiff"),
+                   help="output format: auto (the input's; GIF input gives PNG), png, jpg, webp, tiff")  # fmt: skip
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (WebP 100 = lossless)")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored in the output)")
     p.add_argument("--skip-existing", action="store_true", help="keep outputs that already exist")
     p.add_argument("--suffix", default="", help="added to output file names, e.g. _x4")
-    p.add_argument("--alpha", default="bicubic", choices=("bicubic", "model"), help="how to upscale alpha")
-    p.add_argument(
-        "--max-output-pixels",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refuse (before decoding) an input whose output would exceed N pixels "
-        "(default: SRGAN_MAX_OUTPUT_PIXELS or 1073741824, e.g. 32768x32768)",
-    )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--alpha", "--alpha_upsampler", dest="alpha", default="bicubic", metavar="HOW",
+                   choices=("bicubic", "model", "realesrgan"),
+                   help="bicubic, or model: through the model (Real-ESRGAN calls it realesrgan)")  # fmt: skip
+    p.add_argument("--max-output-pixels", type=int, default=None, metavar="N",
+                   help="refuse (before decoding) an input whose output would exceed N pixels "
+                   "(default: SRGAN_MAX_OUTPUT_PIXELS or 1073741824, e.g. 32768x32768)")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they only show on a terminal)")
     p.set_defaults(func=cmd_upscale)
+
+
+def _threads(value: str | None) -> int | None:
+    if value is None:
+        return None
+    parts = value.split(":")
+    try:
+        n = int(parts[1] if len(parts) == 3 else parts[0])
+    except ValueError:
+        raise ConfigError(f"-j/--threads: expected a number of threads (or load:proc:save), got {value!r}") from None
+    if n < 1:
+        raise ConfigError(f"-j/--threads must be at least 1, got {n}")
+    return n
+
+
+def _in_out(args: argparse.Namespace) -> tuple[str, str]:
+    pairs = {"input": (args.input, args.input_opt), "output": (args.output, args.output_opt)}
+    got = {}
+    for name, (pos, opt) in pairs.items():
+        if pos is not None and opt is not None and pos != opt:
+            raise ConfigError(f"two {name}s given ({pos} and -{name[0]} {opt}); give one")
+        if pos is None and opt is None:
+            raise ConfigError(f"no {name}: give it as the {name.upper()} argument or with -{name[0]}")
+        got[name] = opt if opt is not None else pos
+    return got["input"], got["output"]
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     from srgan.device import Launch, resolve_device
     from srgan.imageio import max_output_pixels
-    from srgan.infer import DEFAULT_MODEL, Upscaler
+    from srgan.infer import Upscaler
     from srgan.infer.batch import plan_conflicts, plan_jobs, rank_share, run_batch
 
     limit = max_output_pixels(args.max_output_pixels)
@@ -84,7 +129,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             tile = int(tile)
         except ValueError:
             raise ConfigError(f"--tile must be auto, 0 or a number of pixels, got {args.tile!r}") from None
-    all_jobs = plan_jobs(args.input, args.output, recursive=args.recursive, ext=args.ext, suffix=args.suffix)
+    src, dst = _in_out(args)
+    threads = _threads(args.threads)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    all_jobs = plan_jobs(src, dst, recursive=args.recursive, ext=args.ext, suffix=args.suffix)
     conflicts = plan_conflicts(all_jobs)
     if len(conflicts) == 1:
         raise ConfigError(f"{conflicts[0]}; nothing was written")
@@ -94,17 +145,21 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         raise ConfigError(f"{len(conflicts)} outputs would overwrite inputs or each other; nothing was written")
     launch = Launch.from_env()
     jobs = rank_share(all_jobs, launch)
-    device = str(resolve_device(args.device, launch))
-    upscaler = Upscaler(args.model or DEFAULT_MODEL, device=device, precision=args.precision, tile=tile,
-                        tile_pad=args.tile_pad, alpha=args.alpha)  # fmt: skip
+    device = str(resolve_device(args.device if args.gpu is None else f"cuda:{args.gpu}", launch))
+    upscaler = Upscaler(args.model, device=device, precision=args.precision, tile=tile, tile_pad=args.tile_pad,
+                        alpha="model" if args.alpha == "realesrgan" else args.alpha, tta=args.tta,
+                        pre_pad=args.pre_pad)  # fmt: skip
+    bars = not args.no_progress and not args.quiet
     report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
                        quality=args.quality, skip_existing=args.skip_existing,
-                       progress=Bar("upscale", "img", enabled=not args.no_progress and len(jobs) > 1),
+                       progress=Bar("upscale", "img", enabled=bars and len(jobs) > 1),
+                       tile_progress=Bar("tiles", "px", enabled=bars, scale=True),
                        max_pixels=limit)  # fmt: skip
+    for w in report.written if args.verbose or len(jobs) == 1 else []:
+        log.info("wrote %s (%dx%d, %.1f s)", w.path, w.width, w.height, w.seconds)
     if len(jobs) > 1:
-        log.info(
-            "%d written, %d skipped (existing), %d failed", len(report.done), len(report.skipped), len(report.failed)
-        )
+        log.info("%d written, %d skipped (existing), %d failed", len(report.done), len(report.skipped),
+                 len(report.failed))  # fmt: skip
     if report.failed:
         # The failing file already has its line; a second line is only useful when others were written.
         if len(jobs) > 1:
@@ -114,7 +169,9 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the shipped models")
+    p = add_command(sub, "models", help="list the shipped models",
+                    description="The models srgan ships, with their scale, size and measured PSNR.",
+                    examples=["srgan models", "SRGAN_WEIGHTS_DIR=my_models/ srgan models"])  # fmt: skip
     p.set_defaults(func=cmd_models)
 
 
@@ -136,7 +193,13 @@ def cmd_models(_args: argparse.Namespace) -> int:
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a model to ONNX (dynamic height and width)")
+    p = add_command(
+        sub, "export", help="export a model to ONNX (dynamic height and width)",
+        description="Write an ONNX file (input lr (N, 3, H, W) in [0, 1], output sr) and report its "
+        "largest difference from torch on a real image (pip install 'srgan[onnx]' first).",
+        examples=["srgan export --model srresnet-x4 --onnx srresnet-x4.onnx",
+                  "srgan export --model my.safetensors --onnx my.onnx --check-image photo.png"],
+    )  # fmt: skip
     p.add_argument("--model", required=True, help="shipped model name or weights file")
     p.add_argument("--onnx", required=True, metavar="FILE", help="where to write the .onnx file")
     p.add_argument(

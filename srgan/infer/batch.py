@@ -12,6 +12,8 @@ import glob
 import logging
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +36,16 @@ from srgan.imageio import (
 from srgan.infer.upscaler import Upscaler
 from srgan.progress import Progress, report
 
-__all__ = ["BatchReport", "Job", "check_output_size", "plan_conflicts", "plan_jobs", "resize_output", "run_batch"]
+__all__ = [
+    "BatchReport",
+    "Job",
+    "Written",
+    "check_output_size",
+    "plan_conflicts",
+    "plan_jobs",
+    "resize_output",
+    "run_batch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +57,24 @@ class Job:
 
 
 @dataclass
+class Written:
+    """An output file and what it took."""
+
+    path: Path
+    width: int
+    height: int
+    seconds: float
+
+
+@dataclass
 class BatchReport:
-    done: list[Path] = field(default_factory=list)
+    written: list[Written] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[Path]:
+        return [w.path for w in self.written]
 
 
 def _is_glob(text: str) -> bool:
@@ -164,6 +189,20 @@ def check_output_size(path: Path, dst: Path, in_w: int, in_h: int, scale: int, f
                                   "pixels; choose another --ext")  # fmt: skip
 
 
+def _pixel_counter(progress: Progress | None, total: int, name: str) -> Callable[[int], None] | None:
+    """Turn the Upscaler's per-tile pixel counts into ``progress(done, total)`` calls."""
+    if progress is None:
+        return None
+    done = 0
+
+    def count(pixels: int) -> None:
+        nonlocal done
+        done += pixels
+        progress(min(done, total), total, file=name)
+
+    return count
+
+
 def _clean_stale_temporaries(folders: set[Path]) -> None:
     """Remove hidden temporary files left by killed srgan writers (their process is gone)."""
     for folder in folders:
@@ -194,6 +233,7 @@ def run_batch(
     quality: int = 95,
     skip_existing: bool = False,
     progress: Progress | None = None,
+    tile_progress: Progress | None = None,
     max_pixels: int | None = None,
 ) -> BatchReport:
     """Upscale every job; each failure is logged as one line and the batch goes on.
@@ -201,6 +241,7 @@ def run_batch(
     Before an input is decoded, its header is read and the output it would give (at the
     model's scale, and after ``outscale``/``width``/``height``) is checked against
     ``max_pixels`` (default :func:`~srgan.imageio.max_output_pixels`) and the output format.
+    ``progress`` counts files; ``tile_progress`` counts the input pixels of the current file done.
     """
     limit = max_output_pixels(max_pixels)
     result = BatchReport()
@@ -217,14 +258,16 @@ def run_batch(
             info = probe_image(job.src)
             size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
             check_output_size(job.src, job.dst, info.width, info.height, upscaler.scale, size, limit)
+            t0 = time.perf_counter()
             img = load_image(job.src)
             size = target_size(img.width, img.height, outscale=outscale, width=width, height=height)
             check_output_size(job.src, job.dst, img.width, img.height, upscaler.scale, size, limit)
-            out = upscaler.upscale(img.array)
+            out = upscaler.upscale(img.array, progress=_pixel_counter(tile_progress, upscaler.work(img.array),
+                                                                      job.src.name))  # fmt: skip
             if size is not None:
                 out = resize_output(out, size)
             write_image(job.dst, out, meta=img.meta, quality=quality)
-            result.done.append(job.dst)
+            result.written.append(Written(job.dst, out.shape[1], out.shape[0], time.perf_counter() - t0))
         except SrganError as exc:
             log.error("%s", exc)
             result.failed.append((job.src, str(exc)))

@@ -17,13 +17,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srgan.defaults import DEFAULT_MODEL
 from srgan.errors import ModelError
 from srgan.weights import list_models, load_generator, load_torch_file, read_metadata, weights_dir
 
 __all__ = ["DEFAULT_MODEL", "LoadedModel", "load_model"]
-
-#: What ``srgan upscale`` uses without ``--model`` (see srgan/shipped/README.md for why).
-DEFAULT_MODEL = "srresnet-x4"
 
 
 @dataclass

@@ -230,6 +230,13 @@ class Upscaler:
         """
         return apply(image, lambda a: self._upscale_array(a, progress))
 
+    def work(self, image: np.ndarray) -> int:
+        """How many input pixels :meth:`upscale` reports through ``progress`` for this image."""
+        h, w = image.shape[:2]
+        c = 1 if image.ndim == 2 else image.shape[2]
+        passes = (8 if self.tta else 1) * (2 if c in (2, 4) and self.alpha == "model" else 1)
+        return (h + self.pre_pad) * (w + self.pre_pad) * passes
+
     def _upscale_array(self, image: np.ndarray, progress: Callable[[int], None] | None) -> np.ndarray:
         """``(H, W, C)`` uint8/uint16/float32 -> ``(H*s, W*s, C)`` of the same dtype, with TTA and pre-pad."""
         p, s = self.pre_pad, self.scale

@@ -10,8 +10,8 @@ random weights, which would silently train against noise.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ import torchvision
 from torch import nn
 
 from srgan.errors import ModelError
-from srgan.weights import load_torch_file
+from srgan.weights import backbone_cache_path, find_backbone_weights, load_torch_file
 
 __all__ = ["BACKBONES", "PerceptualLoss", "load_backbone"]
 
@@ -54,26 +54,18 @@ BACKBONES = {
 }
 
 
-def default_weights_path(backbone: str) -> Path | None:
-    """The backbone weights named by the environment variable ``SRGAN_<NAME>_WEIGHTS``, if set."""
-    env = os.environ.get(f"SRGAN_{backbone.upper()}_WEIGHTS")
-    return Path(env) if env else None
+def _enum(backbone: str) -> Any:
+    if backbone not in BACKBONES:
+        raise ModelError(f"unknown perceptual backbone {backbone!r}; available: {', '.join(BACKBONES)}")
+    return getattr(torchvision.models, BACKBONES[backbone][1]).IMAGENET1K_V1
 
 
 def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allow_download: bool = False) -> nn.Module:
     """The ImageNet ``features`` module of a torchvision backbone, with real weights or an error."""
-    if backbone not in BACKBONES:
-        raise ModelError(f"unknown perceptual backbone {backbone!r}; available: {', '.join(BACKBONES)}")
-    ctor_name, weights_enum, _ = BACKBONES[backbone]
-    model = getattr(torchvision.models, ctor_name)(weights=None)
-    enum = getattr(torchvision.models, weights_enum).IMAGENET1K_V1
-    path = Path(weights_path) if weights_path else default_weights_path(backbone)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
-    if path is None and cached.is_file():
-        path = cached
+    enum = _enum(backbone)
+    model = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
+    path = find_backbone_weights(backbone, weights_path)
     if path is not None:
-        if not path.is_file():
-            raise ModelError(f"{backbone} weights not found at {path}")
         state = load_torch_file(path, f"{backbone} weights file")
         try:
             model.load_state_dict(state)
@@ -86,12 +78,13 @@ def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allo
         except Exception as exc:
             raise ModelError(
                 f"cannot download {backbone} ImageNet weights ({exc}); this machine may be offline. "
-                f"Download {enum.url} elsewhere and pass its path (loss.perceptual_weights_path)"
+                f"Download {enum.url} elsewhere and give its path"
             ) from exc
     else:
+        cached = backbone_cache_path(backbone)
         raise ModelError(
-            f"no {backbone} ImageNet weights: give loss.perceptual_weights_path, put {cached.name} in "
-            f"{cached.parent}, or allow the download on an online machine"
+            f"no {backbone} ImageNet weights: give their path (or SRGAN_{backbone.upper()}_WEIGHTS), put "
+            f"{cached.name} in {cached.parent}, or allow the download on an online machine"
         )
     features = model.features.eval()
     for p in features.parameters():
