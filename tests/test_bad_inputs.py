@@ -42,6 +42,7 @@ from safetensors.torch import save_file
 from srgan.archs import SRResNet
 from srgan.cli import main
 from srgan.imageio import read_image, write_image
+from srgan.imageio.animation import frame_count, load_animation
 from srgan.weights import save_generator
 
 GOOD = skimage.data.astronaut()[96:128, 200:232]  # 32 x 32 RGB crop of a real photo
@@ -305,8 +306,8 @@ CASES = [
          says="exceeds the limit"),
     Case("output-over-limit", batch("huge.png", lambda: _header_only_png(17_000, 17_000)), 1, 2, ("out/good.png",),
          says="over the limit"),
-    Case("animated-gif", batch("anim.gif", lambda: _animated("GIF")), 1, 2, ("out/good.png",), says="animated GIF"),
-    Case("animated-png", batch("anim.png", lambda: _animated("PNG")), 1, 2, ("out/good.png",), says="animated PNG"),
+    Case("animation-to-jpeg", single("anim.gif", lambda: _animated("GIF"), "-f", "jpg"), 1, 1,
+         absent=("out/*",), says="animation can be written as"),
     Case("symlink-loop", symlink_loop, 2, 1, says="no such file"),
     Case("single-bad-file", single("cut.png", lambda: _png(CAT)[:300]), 1, 1, says="truncated"),
     # --- unusual but good images: written, nothing on stderr but warnings
@@ -318,6 +319,8 @@ CASES = [
          0, 0, ("out/la.png",)),
     Case("unicode-name", single("фото été.png", lambda: _png(GOOD)), 0, 0, ("out/фото été.png",)),
     Case("still-gif", single("still.gif", lambda: _gif_still()), 0, 0, ("out/still.png",)),
+    Case("animated-gif", batch("anim.gif", lambda: _animated("GIF")), 0, 0, ("out/good.png", "out/anim.gif")),
+    Case("animated-png", batch("anim.png", lambda: _animated("PNG")), 0, 0, ("out/good.png", "out/anim.png")),
     Case("multipage-tiff", single("pages.tif", _multipage_tiff), 0, 0, ("out/pages.tif",), says="first of its 2"),
     # --- models that must not load, and must not run code
     Case("pickle-pth", model_file(_write_bytes(_pickle_bomb()), "evil.pth"), 2, 1, absent=("**/pwned*",),
@@ -454,7 +457,9 @@ def test_bad_input(case: Case, tmp_path, tiny_model, capsys, monkeypatch):
             assert after.get(rel) == digest, f"{rel} was modified or deleted"
     assert not list(root.rglob(TEMP_GLOB)), "a temporary file was left behind"
     for rel in case.written:
-        assert read_image(root / rel).shape[0] > 0, f"{rel} is not a complete image"
+        path = root / rel
+        first = read_image(path) if frame_count(path) == 1 else load_animation(path).frames[0]
+        assert first.shape[0] > 0, f"{rel} is not a complete image"
     for pattern in case.absent:
         assert not list(root.glob(pattern)) and not list(tmp_path.glob(pattern)), f"{pattern} exists"
 

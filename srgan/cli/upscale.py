@@ -154,9 +154,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                        quality=args.quality, skip_existing=args.skip_existing,
                        progress=Bar("upscale", "img", enabled=bars and len(jobs) > 1),
                        tile_progress=Bar("tiles", "px", enabled=bars, scale=True),
+                       frame_progress=Bar("frames", "frame", enabled=bars),
                        max_pixels=limit)  # fmt: skip
     for w in report.written if args.verbose or len(jobs) == 1 else []:
-        log.info("wrote %s (%dx%d, %.1f s)", w.path, w.width, w.height, w.seconds)
+        frames = f", {w.frames} frames" if w.frames > 1 else ""
+        log.info("wrote %s (%dx%d%s, %.1f s)", w.path, w.width, w.height, frames, w.seconds)
     if len(jobs) > 1:
         log.info("%d written, %d skipped (existing), %d failed", len(report.done), len(report.skipped),
                  len(report.failed))  # fmt: skip

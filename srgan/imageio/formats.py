@@ -24,7 +24,8 @@ DEFAULT_MAX_OUTPUT_PIXELS = 1 << 30
 
 
 #: Largest side each output format can store.
-FORMAT_MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**32 - 1, "BMP": 2**31 - 1}
+FORMAT_MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**32 - 1, "BMP": 2**31 - 1,
+                   "GIF": 65_535}  # fmt: skip
 
 
 ORIENTATION_TAG = 0x0112
@@ -142,7 +143,7 @@ def as_hwc(a: np.ndarray) -> np.ndarray:
 
 def animated_error(path: Path, fmt: str, frames: int) -> UnsupportedImageError:
     return UnsupportedImageError(
-        f"{path}: animated {fmt} ({frames} frames); srgan reads still images only, so extract the frames first"
+        f"{path}: animated {fmt} ({frames} frames); this reads still images (srgan upscale takes animations)"
     )
 
 
@@ -154,6 +155,7 @@ EXT_FORMAT = {
     ".bmp": "BMP",
     ".tif": "TIFF",
     ".tiff": "TIFF",
+    ".gif": "GIF",
 }
 
 

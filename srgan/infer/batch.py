@@ -33,6 +33,7 @@ from srgan.imageio import (
     probe_image,
     write_image,
 )
+from srgan.imageio.animation import ANIMATED_FORMATS, Animation, frame_count, load_animation, write_animation
 from srgan.infer.upscaler import Upscaler
 from srgan.progress import Progress, report
 
@@ -64,6 +65,7 @@ class Written:
     width: int
     height: int
     seconds: float
+    frames: int = 1
 
 
 @dataclass
@@ -83,9 +85,16 @@ def _is_glob(text: str) -> bool:
 
 def _dst_name(src: Path, ext: str, suffix: str) -> str:
     new_ext = src.suffix if ext == "auto" else f".{ext.lstrip('.')}"
-    if new_ext.lower() == ".gif":  # a palette of 256 colours cannot hold an upscaled photo: PNG keeps it all
-        new_ext = ".png"
+    if new_ext.lower() == ".gif" and not _animated(src):
+        new_ext = ".png"  # a still: a palette of 256 colours cannot hold an upscaled photo, PNG keeps it all
     return f"{src.stem}{suffix}{new_ext}"
+
+
+def _animated(src: Path) -> bool:
+    try:
+        return frame_count(src) > 1
+    except (OSError, SrganError):
+        return False  # unreadable: its own error comes when the file is processed
 
 
 def plan_jobs(
@@ -189,6 +198,21 @@ def check_output_size(path: Path, dst: Path, in_w: int, in_h: int, scale: int, f
                                   "pixels; choose another --ext")  # fmt: skip
 
 
+def _upscale_animation(upscaler: Upscaler, job: Job, size: tuple[int, int] | None, quality: int,
+                       progress: Progress | None) -> tuple[int, int]:  # fmt: skip
+    """Every frame through the model (and the final resize); timing, loop and disposal kept."""
+    anim = load_animation(job.src)
+    tick = report(progress)
+    frames = []
+    for i, frame in enumerate(anim.frames):
+        tick(i, len(anim.frames), file=job.src.name)
+        out = upscaler.upscale(frame)
+        frames.append(resize_output(out, size) if size is not None else out)
+    tick(len(anim.frames), len(anim.frames))
+    write_animation(job.dst, Animation(frames, anim.durations, anim.loop, anim.disposal, anim.format), quality=quality)
+    return frames[0].shape[1], frames[0].shape[0]
+
+
 def _pixel_counter(progress: Progress | None, total: int, name: str) -> Callable[[int], None] | None:
     """Turn the Upscaler's per-tile pixel counts into ``progress(done, total)`` calls."""
     if progress is None:
@@ -234,6 +258,7 @@ def run_batch(
     skip_existing: bool = False,
     progress: Progress | None = None,
     tile_progress: Progress | None = None,
+    frame_progress: Progress | None = None,
     max_pixels: int | None = None,
 ) -> BatchReport:
     """Upscale every job; each failure is logged as one line and the batch goes on.
@@ -241,7 +266,9 @@ def run_batch(
     Before an input is decoded, its header is read and the output it would give (at the
     model's scale, and after ``outscale``/``width``/``height``) is checked against
     ``max_pixels`` (default :func:`~srgan.imageio.max_output_pixels`) and the output format.
-    ``progress`` counts files; ``tile_progress`` counts the input pixels of the current file done.
+    ``progress`` counts files; ``tile_progress`` counts the input pixels of the current file done;
+    ``frame_progress`` the frames of an animation. Animated GIF, PNG and WebP files are upscaled
+    frame by frame into an animation of the output's format.
     """
     limit = max_output_pixels(max_pixels)
     result = BatchReport()
@@ -259,6 +286,11 @@ def run_batch(
             size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
             check_output_size(job.src, job.dst, info.width, info.height, upscaler.scale, size, limit)
             t0 = time.perf_counter()
+            if info.format in ANIMATED_FORMATS and (n := frame_count(job.src)) > 1:
+                check_output_size(job.src, job.dst, info.width, info.height * n, upscaler.scale, None, limit)
+                w, h = _upscale_animation(upscaler, job, size, quality, frame_progress)
+                result.written.append(Written(job.dst, w, h, time.perf_counter() - t0, n))
+                continue
             img = load_image(job.src)
             size = target_size(img.width, img.height, outscale=outscale, width=width, height=height)
             check_output_size(job.src, job.dst, img.width, img.height, upscaler.scale, size, limit)
