@@ -13,7 +13,7 @@ import time
 
 from common import RESULTS, command_line, data_dir, machine, machine_markdown
 
-from srgan.evaluate import evaluate, resolve_method
+from srgan.evaluation import evaluate, resolve_method
 from srgan.fsutil import atomic_write_bytes
 
 DATASETS = ("Set5", "Set14", "BSD100")

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from common import RESULTS, command_line, data_dir, machine
 
-from srgan.evaluate import resolve_method
+from srgan.evaluation import resolve_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import read_image
 from srgan.metrics.lpips import LPIPS

@@ -19,7 +19,7 @@ import time
 import numpy as np
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
-from srgan.evaluate import evaluate, resolve_method
+from srgan.evaluation import evaluate, resolve_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image
 

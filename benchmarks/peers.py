@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from common import REPO
 
-from srgan.evaluate import Method
+from srgan.evaluation import Method
 
 PEERS = {  # name -> (file stem, OpenCV algorithm name)
     "ESPCN": ("ESPCN", "espcn"),

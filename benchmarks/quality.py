@@ -18,7 +18,7 @@ import time
 from common import RESULTS, command_line, data_dir, machine, machine_markdown
 from peers import available, peer_method
 
-from srgan.evaluate import evaluate, model_method, resolve_method
+from srgan.evaluation import evaluate, model_method, resolve_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.metrics.lpips import LPIPS
 from srgan.weights import list_models

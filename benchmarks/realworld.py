@@ -34,7 +34,7 @@ import numpy as np
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.data.degrade import Stage, add_noise, jpeg, mixed_kernel
-from srgan.evaluate import Method, evaluate, model_method, resolve_method
+from srgan.evaluation import Method, evaluate, model_method, resolve_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image, write_image
 from srgan.metrics.artifacts import checkerboard_score

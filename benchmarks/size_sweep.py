@@ -24,7 +24,7 @@ import torch
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.archs import SRResNet
-from srgan.evaluate import evaluate, model_method
+from srgan.evaluation import evaluate, model_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.train import load_config, train
 from srgan.train.sr_trainer import Trainer, TrainingInterrupted

@@ -13,7 +13,7 @@ import json
 
 from common import RESULTS, command_line, data_dir, machine, machine_markdown
 
-from srgan.evaluate import Method, evaluate
+from srgan.evaluation import Method, evaluate
 from srgan.fsutil import atomic_write_bytes
 from srgan.infer import Upscaler
 

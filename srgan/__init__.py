@@ -1,7 +1,8 @@
 """srgan: image super-resolution and dataset augmentation on PyTorch.
 
->>> from srgan import Upscaler                                  # doctest: +SKIP
+>>> from srgan import Upscaler, evaluate, load_model            # doctest: +SKIP
 >>> Upscaler("srresnet-x4").upscale(image)                      # doctest: +SKIP
+>>> results, failures = evaluate("Set5", [method], scale=4)     # doctest: +SKIP
 
 The package is organised one folder per concern (README.md, "How srgan is built"); importing
 ``srgan`` itself is light: torch loads when ``Upscaler`` or ``load_model`` is first used.
@@ -15,7 +16,7 @@ from srgan.errors import SrganError
 
 __version__ = "0.1.0"
 
-__all__ = ["SrganError", "Upscaler", "__version__", "load_model"]
+__all__ = ["SrganError", "Upscaler", "__version__", "evaluate", "load_model"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from srgan import infer
 
         return getattr(infer, name)
+    if name == "evaluate":  # the function; the package behind it is srgan.evaluation
+        from srgan.evaluation import evaluate
+
+        return evaluate
     raise AttributeError(f"module 'srgan' has no attribute {name!r}")

@@ -32,6 +32,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_with",
     "check_disjoint",
+    "check_writable",
     "is_within",
     "overlaps",
     "prepare_output",
@@ -190,3 +191,18 @@ def prepare_output(out: str | os.PathLike[str], *, overwrite: bool) -> OutputFol
     folder = OutputFolder(out)
     folder.prepare(overwrite=overwrite)
     return folder
+
+
+def check_writable(folder: str | os.PathLike[str], need_bytes: int = 0) -> None:
+    """Refuse, before any work, a folder that cannot be created or written, or lacks ``need_bytes`` of space."""
+    root = Path(folder)
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"{root}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{root}: cannot write there (permission denied in {existing})")
+    free = shutil.disk_usage(existing).free
+    if need_bytes > free:
+        raise ConfigError(
+            f"{root}: the outputs need about {need_bytes / 1e9:.1f} GB, only {free / 1e9:.1f} GB are free"
+        )

@@ -110,5 +110,10 @@ def test_docstring_examples_run():
     assert result.attempted >= 3 and result.failed == 0
 
 
-def test_load_model_at_top_level():
+def test_load_model_and_evaluate_at_top_level(shared_data):
+    from srgan import evaluate
+    from srgan.evaluation import resolve_method
+
     assert load_model("srresnet-x2").scale == 2
+    (res,), failures = evaluate(shared_data / "Set5", [resolve_method("bicubic", 4)], scale=4)
+    assert not failures and abs(res.psnr_y - 28.42) < 0.05  # bicubic's published Set5 x4

@@ -358,6 +358,7 @@ CASES = [
     Case("output-is-input", onto_itself, 2, 1, says="its own source"),
     # --- destinations that fail while writing
     Case("full-disk", good_with(), 1, 1, absent=("out/good.png",), fault="ENOSPC", says="No space left"),
+    Case("disk-too-small-for-the-plan", good_with(), 2, 1, absent=("out/*",), fault="FREE1K", says="are free"),
     Case("read-only-destination", good_with(), 1, 1, absent=("out/good.png",), fault="EACCES",
          says="ermission denied"),
     # --- evaluate, augment, train
@@ -418,6 +419,10 @@ def _inject(fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
         monkeypatch.setattr(srgan.fsutil.tempfile, "mkstemp", denied)
+    elif fault == "FREE1K":  # the destination's disk has 1 kB left: refused before the first image
+        import shutil
+
+        monkeypatch.setattr(srgan.fsutil.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, 10**12, 1000))
     elif fault == "MemoryError":  # the allocation of a large image's output fails; smaller ones fit
         from srgan.infer.upscaler import Upscaler
 

@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"archs", "losses", "metrics", "weights"},
     {"data"},
     {"train", "infer"},
-    {"evaluate", "augment"},
+    {"evaluation", "augment"},
     {"cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

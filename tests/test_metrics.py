@@ -7,7 +7,7 @@ import pytest
 import torch
 from reference.metrics import reference_psnr, reference_ssim, reference_y
 
-from srgan.evaluate import CLASSICAL_METHODS, evaluate, resolve_method
+from srgan.evaluation import CLASSICAL_METHODS, evaluate, resolve_method
 from srgan.imageio import list_images, read_image
 from srgan.metrics import protocol_planes, psnr, ssim
 from srgan.metrics.protocol import make_lr, prepare_hr, to_uint8

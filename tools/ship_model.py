@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import data_dir, machine  # noqa: E402
 
 from srgan.archs import build_generator  # noqa: E402
-from srgan.evaluate import evaluate, model_method  # noqa: E402
+from srgan.evaluation import evaluate, model_method  # noqa: E402
 from srgan.fsutil import atomic_write_bytes  # noqa: E402
 from srgan.metrics.lpips import LPIPS  # noqa: E402
 from srgan.weights import save_generator  # noqa: E402

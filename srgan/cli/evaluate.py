@@ -54,7 +54,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from srgan.evaluate import evaluate, format_csv, format_markdown, resolve_method
+    from srgan.evaluation import evaluate, format_csv, format_markdown, resolve_method
 
     if args.lr_dir and len(args.lr_dir) != len(args.data):
         raise ConfigError(f"--lr-dir needs one folder per --data folder ({len(args.data)}), got {len(args.lr_dir)}")

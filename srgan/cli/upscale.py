@@ -105,9 +105,10 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     from srgan.device import Launch, resolve_device
+    from srgan.fsutil import check_writable
     from srgan.imageio import max_output_pixels
     from srgan.infer import Upscaler
-    from srgan.infer.batch import plan_conflicts, plan_jobs, rank_share, run_batch
+    from srgan.infer.batch import estimate_output_bytes, plan_conflicts, plan_jobs, rank_share, run_batch
 
     limit = max_output_pixels(args.max_output_pixels)
     if args.outscale is not None and not (math.isfinite(args.outscale) and args.outscale > 0):
@@ -149,6 +150,12 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     upscaler = Upscaler(args.model, device=device, precision=args.precision, tile=tile, tile_pad=args.tile_pad,
                         alpha="model" if args.alpha == "realesrgan" else args.alpha, tta=args.tta,
                         pre_pad=args.pre_pad)  # fmt: skip
+    for folder in sorted({j.dst.parent for j in jobs}):  # before the first image, not after it
+        check_writable(folder)
+    if jobs:
+        need = estimate_output_bytes(jobs, upscaler.scale, outscale=args.outscale, width=args.width,
+                                     height=args.height)  # fmt: skip
+        check_writable(jobs[0].dst.parent, need)
     bars = not args.no_progress and not args.quiet
     report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
                        quality=args.quality, skip_existing=args.skip_existing,

@@ -213,6 +213,26 @@ def _upscale_animation(upscaler: Upscaler, job: Job, size: tuple[int, int] | Non
     return frames[0].shape[1], frames[0].shape[0]
 
 
+#: Rough bytes per output sample once encoded (photos): what the free-space check plans with.
+_BYTES_PER_SAMPLE = {"PNG": 0.5, "TIFF": 0.6, "BMP": 1.0, "JPEG": 0.1, "WEBP": 0.1, "GIF": 0.3}
+
+
+def estimate_output_bytes(jobs: list[Job], scale: int, *, outscale: float | None = None, width: int | None = None,
+                          height: int | None = None) -> int:  # fmt: skip
+    """About how many bytes the outputs of ``jobs`` will take, from the inputs' headers (unreadable ones count 0)."""
+    total = 0.0
+    for job in jobs:
+        try:
+            info = probe_image(job.src)
+            fmt = format_for_path(job.dst)
+        except SrganError:
+            continue
+        size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
+        w, h = size if size is not None else (info.width * scale, info.height * scale)
+        total += w * h * 3 * _BYTES_PER_SAMPLE.get(fmt, 1.0)
+    return int(total)
+
+
 def _pixel_counter(progress: Progress | None, total: int, name: str) -> Callable[[int], None] | None:
     """Turn the Upscaler's per-tile pixel counts into ``progress(done, total)`` calls."""
     if progress is None:

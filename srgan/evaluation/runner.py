@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from srgan.errors import ConfigError, DataError, ImageReadError, SrganError
-from srgan.evaluate.methods import Method
+from srgan.evaluation.methods import Method
 from srgan.imageio import IMAGE_EXTENSIONS, list_images, read_image
 from srgan.metrics.protocol import check_scorable, make_lr, prepare_hr, score_pair, to_uint8
 from srgan.metrics.psnr_ssim import Protocol

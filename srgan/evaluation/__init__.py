@@ -5,9 +5,9 @@
 protocol), ``tables`` formats the results.
 """
 
-from srgan.evaluate.methods import CLASSICAL_METHODS, Method, model_method, resolve_method
-from srgan.evaluate.runner import DatasetResult, FileFailure, ImageScore, evaluate
-from srgan.evaluate.tables import format_csv, format_markdown
+from srgan.evaluation.methods import CLASSICAL_METHODS, Method, model_method, resolve_method
+from srgan.evaluation.runner import DatasetResult, FileFailure, ImageScore, evaluate
+from srgan.evaluation.tables import format_csv, format_markdown
 
 __all__ = [
     "CLASSICAL_METHODS",

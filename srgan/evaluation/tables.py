@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from srgan.evaluate.runner import DatasetResult
+from srgan.evaluation.runner import DatasetResult
 
 __all__ = ["format_csv", "format_markdown"]
 
