@@ -117,3 +117,33 @@ def test_load_model_and_evaluate_at_top_level(shared_data):
     assert load_model("srresnet-x2").scale == 2
     (res,), failures = evaluate(shared_data / "Set5", [resolve_method("bicubic", 4)], scale=4)
     assert not failures and abs(res.psnr_y - 28.42) < 0.05  # bicubic's published Set5 x4
+
+
+def test_denoise_blends_a_model_with_its_partner(tmp_path, crop):
+    torch.manual_seed(1)
+    weak = SRResNet(scale=2, num_feat=8, num_blocks=1).eval()
+    torch.manual_seed(2)
+    strong = SRResNet(scale=2, num_feat=8, num_blocks=1).eval()
+    save_generator(tmp_path / "weak.safetensors", weak, {"scale": 2})
+    save_generator(
+        tmp_path / "strong.safetensors", strong, {"scale": 2, "denoise_base": str(tmp_path / "weak.safetensors")}
+    )
+    outs = {s: Upscaler(str(tmp_path / "strong.safetensors"), device="cpu", denoise=s).upscale(crop)
+            for s in (0.0, 0.5, 1.0)}  # fmt: skip
+    np.testing.assert_array_equal(outs[1.0], Upscaler(str(tmp_path / "strong.safetensors"), device="cpu").upscale(crop))
+    np.testing.assert_array_equal(outs[0.0], Upscaler(str(tmp_path / "weak.safetensors"), device="cpu").upscale(crop))
+    half = Upscaler(str(tmp_path / "strong.safetensors"), device="cpu", denoise=0.5)
+    w = half.model.module.state_dict()
+    for k, v in w.items():  # the weights are the average of the two models'
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (strong.state_dict()[k] + weak.state_dict()[k]) / 2)
+    assert not np.array_equal(outs[0.5], outs[0.0]) and not np.array_equal(outs[0.5], outs[1.0])
+
+
+def test_denoise_needs_a_partner(up):
+    from srgan.errors import ModelError
+
+    with pytest.raises(ModelError, match="no light-denoise partner"):
+        Upscaler("srresnet-x2", device="cpu", denoise=0.5)
+    with pytest.raises(ModelError, match="between 0 and 1"):
+        Upscaler("srresnet-x2", device="cpu", denoise=1.5)

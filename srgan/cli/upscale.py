@@ -46,6 +46,8 @@ def add_upscale(sub: argparse._SubParsersAction) -> None:
                    help="tile overlap in input pixels (default: the model's receptive field)")  # fmt: skip
     p.add_argument("--pre-pad", "--pre_pad", type=int, default=0, metavar="N",
                    help="reflect-pad the right and bottom edges by N input pixels, cropped after")  # fmt: skip
+    p.add_argument("-dn", "--denoise", "--denoise_strength", dest="denoise", type=float, metavar="S",
+                   help="real-world models: 0 keeps noise and detail, 1 cleans hardest (as Real-ESRGAN's)")  # fmt: skip
     p.add_argument(
         "-x", "--tta", action="store_true", help="8-fold flip/rotate self-ensemble: 8x slower, a bit sharper"
     )
@@ -149,7 +151,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device if args.gpu is None else f"cuda:{args.gpu}", launch))
     upscaler = Upscaler(args.model, device=device, precision=args.precision, tile=tile, tile_pad=args.tile_pad,
                         alpha="model" if args.alpha == "realesrgan" else args.alpha, tta=args.tta,
-                        pre_pad=args.pre_pad)  # fmt: skip
+                        pre_pad=args.pre_pad, denoise=args.denoise)  # fmt: skip
     for folder in sorted({j.dst.parent for j in jobs}):  # before the first image, not after it
         check_writable(folder)
     if jobs:

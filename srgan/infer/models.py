@@ -74,9 +74,18 @@ def _resolve_path(name_or_path: str | Path) -> tuple[str, Path]:
     raise ModelError(f"unknown model {name_or_path!r}; shipped models: {names}; or give a path to a weights file")
 
 
-def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a shipped model by name, an srgan weights file, or a third-party model through spandrel."""
+def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu", denoise: float | None = None
+               ) -> LoadedModel:  # fmt: skip
+    """Load a shipped model by name, an srgan weights file, or a third-party model through spandrel.
+
+    ``denoise`` (0 to 1) blends a real-world model's weights with those of its light-denoise partner
+    (named by its ``denoise_base`` metadata, the same architecture): 1 is the model as trained (the
+    strongest cleaning), 0 the partner (keeps noise and detail), values between trade one for the
+    other, as Real-ESRGAN's ``-dn`` does.
+    """
     name, path = _resolve_path(name_or_path)
+    if denoise is not None:
+        return _blended(name, path, float(denoise), device)
     if path.suffix == ".safetensors":
         meta = read_metadata(path)
         if "srgan_arch" in meta:
@@ -86,6 +95,26 @@ def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu") 
             return LoadedModel(name, module, int(hp["scale"]), int(hp["in_ch"]), True, True,
                                _srgan_context(module), 1, meta, channels_last=True)  # fmt: skip
     return _load_spandrel(name, path, device)
+
+
+def _blended(name: str, path: Path, s: float, device: torch.device | str) -> LoadedModel:
+    if not 0.0 <= s <= 1.0:
+        raise ModelError(f"denoise strength must be between 0 and 1, got {s}")
+    meta = read_metadata(path) if path.suffix == ".safetensors" else {}
+    base_name = meta.get("denoise_base")
+    if not base_name:
+        raise ModelError(f"{name} has no light-denoise partner, so its denoise strength cannot be set "
+                         "(the real-world models have one: see `srgan models`)")  # fmt: skip
+    strong, weak = load_model(path, device=device), load_model(base_name, device=device)
+    if weak.module.hparams != strong.module.hparams:  # type: ignore[attr-defined]
+        raise ModelError(f"{name} and its partner {base_name} differ in architecture; they cannot be blended")
+    base = weak.module.state_dict()
+    with torch.no_grad():
+        for k, v in strong.module.state_dict().items():
+            if v.is_floating_point():
+                v.copy_(torch.lerp(base[k].to(v.dtype), v, s))
+    strong.name = f"{name} (denoise {s:g})"
+    return strong
 
 
 def _load_spandrel(name: str, path: Path, device: torch.device | str) -> LoadedModel:

@@ -77,9 +77,11 @@ class Upscaler:
     receptive field. ``precision``: ``auto`` is fp32 on CPU and fp16 (or bf16) on GPUs for
     models that support it; a half-precision tile that yields NaN or Inf is redone in fp32.
     ``alpha``: ``"bicubic"`` resizes the alpha channel, ``"model"`` runs it through the model.
-    ``tta``: average the 8 flips/rotations of the input (each output turned back exactly):
-    slower by 8x, a little more accurate. ``pre_pad``: reflect-pad the input's right and bottom
-    edges by this many pixels before the model and crop them off after (Real-ESRGAN's option).
+    ``denoise``: for a real-world model, 0 (keep noise and detail) to 1 (clean hardest); see
+    :func:`~srgan.infer.models.load_model`. ``tta``: average the 8 flips/rotations of the input
+    (each output turned back exactly): slower by 8x, a little more accurate. ``pre_pad``:
+    reflect-pad the input's right and bottom edges by this many pixels before the model and crop
+    them off after (Real-ESRGAN's option).
     """
 
     def __init__(
@@ -93,9 +95,13 @@ class Upscaler:
         alpha: str = "bicubic",
         tta: bool = False,
         pre_pad: int = 0,
+        denoise: float | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.model = model if isinstance(model, LoadedModel) else load_model(model, device="cpu")
+        if isinstance(model, LoadedModel):
+            self.model = model
+        else:
+            self.model = load_model(model, device="cpu", denoise=denoise)
         self.model.module.to(self.device).eval()
         self.scale = self.model.scale
         if alpha not in ("bicubic", "model"):
