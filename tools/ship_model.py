@@ -20,8 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 PAUSE_SECONDS = 600  # a gap this long between two log records means the run was stopped
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -32,6 +30,7 @@ from srgan.archs import build_generator  # noqa: E402
 from srgan.evaluation import evaluate, model_method  # noqa: E402
 from srgan.fsutil import atomic_write_bytes  # noqa: E402
 from srgan.metrics.lpips import LPIPS  # noqa: E402
+from srgan.train.loop import read_checkpoint  # noqa: E402
 from srgan.weights import save_generator  # noqa: E402
 
 
@@ -41,14 +40,18 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--description", default="")
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "BSD100"])
+    ap.add_argument("--denoise-base", metavar="MODEL",
+                    help="the light-denoise partner --denoise blends this model with (same architecture)")  # fmt: skip
+    ap.add_argument("--export-only", metavar="FILE", type=Path,
+                    help="only write the weights to FILE (to benchmark an unfinished run): nothing shipped")  # fmt: skip
     args = ap.parse_args()
 
-    ckpt = torch.load(args.run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(args.run / "checkpoints" / "latest.pt")
     cfg = ckpt["config"]
     model_cfg = dict(cfg["model"])
     arch = model_cfg.pop("arch")
     g = build_generator(arch, **model_cfg)
-    g.load_state_dict(ckpt.get("ema") or ckpt["g"])
+    g.load_state_dict(ckpt["state"].get("ema") or ckpt["state"]["g"])
     g.eval()
     out = REPO / "srgan" / "shipped" / f"{args.name}.safetensors"
     wall = None
@@ -65,10 +68,16 @@ def main() -> None:
         "iterations": ckpt["iteration"],
         "training_data": [Path(d).name for d in cfg["data"]["train_dirs"]],
         "parameters": sum(p.numel() for p in g.parameters()),
-        "weights": "ema" if "ema" in ckpt else "raw",
+        "weights": "ema" if "ema" in ckpt["state"] else "raw",
         "config": cfg,
         "train_wall_seconds_logged": wall,
     }
+    if args.denoise_base:
+        meta["denoise_base"] = args.denoise_base
+    if args.export_only:
+        save_generator(args.export_only, g, meta)
+        print(f"wrote {args.export_only} (iteration {ckpt['iteration']}); nothing shipped")
+        return
     tmp = out.with_suffix(".tmp.safetensors")
     save_generator(tmp, g, meta)  # measure the exact file we ship
     root = data_dir()
