@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py [--scales 2 4] [--datasets Set5 Set14 BSD100]
 
+Also the checkerboard score (srgan.metrics.artifacts) of every method's outputs.
 Methods: bicubic, lanczos, every shipped srgan model of that scale, and OpenCV's
 dnn_superres peers (ESPCN, FSRCNN, FSRCNN-small, LapSRN) from ../shared/peers, all scored in
 the same run with `srgan evaluate`'s default protocol (basicsr). LPIPS is SqueezeNet LPIPS
@@ -20,6 +21,7 @@ from peers import available, peer_method
 
 from srgan.evaluation import evaluate, model_method, resolve_method
 from srgan.fsutil import atomic_write_bytes
+from srgan.metrics.artifacts import checkerboard_score
 from srgan.metrics.lpips import LPIPS
 from srgan.weights import list_models
 
@@ -47,13 +49,15 @@ def main() -> None:
         methods += [model_method(m.name, scale, "cpu") for m in list_models() if m.scale == scale]
         methods += [peer_method(n, scale) for n in available(scale)]
         for ds in args.datasets:
-            results, failures = evaluate(root / ds, methods, scale=scale, extra={"lpips": lp.score_uint8})
+            extra = {"lpips": lp.score_uint8,
+                     "checkerboard": lambda sr, hr, s=scale: checkerboard_score(sr, period=s)}  # fmt: skip
+            results, failures = evaluate(root / ds, methods, scale=scale, extra=extra)
             if failures:
                 raise SystemExit(f"unreadable images in {ds}")
             for r in results:
                 rows.append({"dataset": ds, "scale": scale, "method": r.method, "psnr_y": r.psnr_y,
                              "ssim_y": r.ssim_y, "lpips": r.extra["lpips"], "seconds": r.seconds,
-                             "published": False})  # fmt: skip
+                             "checkerboard": r.extra["checkerboard"], "published": False})  # fmt: skip
             for (name, s), vals in PUBLISHED.items():
                 if s == scale and ds in vals:
                     p, q = vals[ds]
@@ -90,6 +94,16 @@ def main() -> None:
                 else:
                     cells.append(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f} / {r['lpips']:.4f}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Checkerboard score (the sub-pixel grid; about 1-2 when there is none)", "",
+              "Mean over each set of `srgan.metrics.artifacts.checkerboard_score` at the period of the scale.", "",
+              "| scale | method | " + " | ".join(args.datasets) + " |",
+              "|---|---|" + "---:|" * len(args.datasets)]  # fmt: skip
+    for r0 in [r for r in rows if not r["published"] and r["dataset"] == args.datasets[0]]:
+        key = (r0["scale"], r0["method"])
+        cells = [next(f"{x['checkerboard']:.2f}" for x in rows
+                      if not x["published"] and x["dataset"] == ds and (x["scale"], x["method"]) == key)
+                 for ds in args.datasets]  # fmt: skip
+        lines.append(f"| x{r0['scale']} | {r0['method']} | " + " | ".join(cells) + " |")
     atomic_write_bytes(RESULTS / "quality.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 

@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--denoise-base", metavar="MODEL",
                     help="the light-denoise partner --denoise blends this model with (same architecture)")  # fmt: skip
     ap.add_argument("--export-only", metavar="FILE", type=Path,
-                    help="only write the weights to FILE (to benchmark an unfinished run): nothing shipped")  # fmt: skip
+                    help="only write the weights to FILE (to benchmark an unfinished run): no shipping")  # fmt: skip
     args = ap.parse_args()
 
     ckpt = read_checkpoint(args.run / "checkpoints" / "latest.pt")
