@@ -1,0 +1,106 @@
+"""The augment study's protocol: a validation split from the real images only, filtering, soft labels, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import srgan.augment.study as study
+from srgan.augment.study import Arm, Protocol, compare, filter_by_confidence, run_arm, split_validation
+from srgan.data.labelled import ImageSet, load_images
+from srgan.errors import ConfigError
+from srgan.imageio import write_image
+
+FAST = Protocol(epochs=2, batch=8, val_fraction=0.25)
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory, astronaut, chelsea, coffee) -> dict[str, ImageSet]:
+    """Three classes of real photo crops (real, test, and a stand-in 'synthetic' set), 32 px."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("study")
+    for split, offset in (("real", 0), ("test", 7), ("synth", 3)):
+        for name, img in {"astronaut": astronaut, "cat": chelsea, "coffee": coffee}.items():
+            for i in range(8):
+                y, x = ((i + offset) * 13) % (img.shape[0] - 96), ((i + offset) * 23) % (img.shape[1] - 96)
+                crop = cv2.resize(img[y : y + 96, x : x + 96], (32, 32), interpolation=cv2.INTER_AREA)
+                write_image(root / split / name / f"{i:03d}.png", crop)
+    return {k: load_images(root / k, 32) for k in ("real", "test", "synth")}
+
+
+def test_validation_split_is_stratified_disjoint_and_seeded(sets):
+    labels = sets["real"].labels
+    tr, va = split_validation(labels, 0.25, seed=0)
+    assert set(tr.tolist()).isdisjoint(va.tolist()) and sorted(tr.tolist() + va.tolist()) == list(range(len(labels)))
+    assert all(int((labels[va] == c).sum()) == 2 for c in range(3))  # a quarter of 8 per class
+    assert torch.equal(split_validation(labels, 0.25, 0)[1], va)
+    assert not torch.equal(split_validation(labels, 0.25, 1)[1], va)
+
+
+def test_the_test_folder_is_scored_once_and_never_used_to_choose(sets, monkeypatch):
+    seen: list[int] = []
+    real_accuracy = study.accuracy
+
+    def spy(model, x, y):
+        seen.append(x.data_ptr())
+        return real_accuracy(model, x, y)
+
+    monkeypatch.setattr(study, "accuracy", spy)
+    data = {"real": sets["real"]}
+    run, _ = run_arm(Arm("real"), data, sets["test"], proto=FAST, seed=0)
+    test_ptr = sets["test"].images.data_ptr()
+    assert seen.count(test_ptr) == 1 and seen[-1] == test_ptr  # epochs were chosen on validation only
+    assert len(seen) == FAST.epochs + 1 and 1 <= run.epoch <= FAST.epochs and 0 <= run.test_accuracy <= 1
+
+
+def test_filtering_keeps_what_the_teacher_recognises(sets):
+    torch.manual_seed(0)
+    real = sets["real"]
+    teacher, _ = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=FAST, seed=0)
+    synth = (sets["synth"].images, sets["synth"].labels)
+    probs = study._probs(teacher, synth[0]).gather(1, synth[1][:, None]).flatten()
+    t = float(probs.median())
+    _, kept_y = filter_by_confidence(teacher, synth, t)
+    assert len(kept_y) == int((probs >= t).sum()) and 0 < len(kept_y) < len(synth[1])
+    assert len(filter_by_confidence(teacher, synth, 0.0)[1]) == len(synth[1])
+    with pytest.raises(ConfigError, match="nothing left to add"):
+        run_arm(Arm("f", ("synthetic",), threshold=1.01), {"real": real, "synthetic": sets["synth"]}, sets["test"],
+                proto=FAST, seed=0, teacher=teacher)  # fmt: skip
+
+
+def test_soft_labels_train_towards_the_teachers_probabilities(sets, monkeypatch):
+    real = sets["real"]
+    teacher, _ = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=FAST, seed=0)
+    captured = {}
+    real_train = study.train
+
+    def spy(*args, **kwargs):
+        captured["added"] = kwargs.get("added")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(study, "train", spy)
+    data = {"real": real, "synthetic": sets["synth"]}
+    run_arm(Arm("soft", ("synthetic",), soft_labels=True), data, sets["test"], proto=FAST, seed=0, teacher=teacher)
+    targets = captured["added"][1]
+    assert targets.shape == (len(sets["synth"].labels), 3)
+    torch.testing.assert_close(targets.sum(1), torch.ones(len(targets)))
+    assert not torch.equal(targets, torch.nn.functional.one_hot(sets["synth"].labels, 3).float())
+    run_arm(Arm("hard", ("synthetic",)), data, sets["test"], proto=FAST, seed=0)
+    torch.testing.assert_close(captured["added"][1], torch.nn.functional.one_hot(sets["synth"].labels, 3).float())
+
+
+def test_a_seed_reproduces_its_run(sets):
+    data = {"real": sets["real"], "classical": sets["synth"]}
+    a, _ = run_arm(Arm("c", ("classical",)), data, sets["test"], proto=FAST, seed=4)
+    b, _ = run_arm(Arm("c", ("classical",)), data, sets["test"], proto=FAST, seed=4)
+    assert (a.val_accuracy, a.test_accuracy, a.epoch) == (b.val_accuracy, b.test_accuracy, b.epoch)
+
+
+def test_paired_comparison_interval():
+    base = np.array([0.60, 0.62, 0.61])
+    other = base + np.array([0.02, 0.01, 0.03])
+    c = compare(base, other)
+    assert c["mean"] == pytest.approx(0.02) and c["std"] == pytest.approx(0.01)
+    assert c["ci_low"] == pytest.approx(0.02 - 4.302653 * 0.01 / np.sqrt(3), abs=1e-5) and c["ci_high"] > 0.04
