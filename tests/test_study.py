@@ -49,7 +49,7 @@ def test_the_test_folder_is_scored_once_and_never_used_to_choose(sets, monkeypat
 
     monkeypatch.setattr(study, "accuracy", spy)
     data = {"real": sets["real"]}
-    run, _ = run_arm(Arm("real"), data, sets["test"], proto=FAST, seed=0)
+    run, _, _ = run_arm(Arm("real"), data, sets["test"], proto=FAST, seed=0)
     test_ptr = sets["test"].images.data_ptr()
     assert seen.count(test_ptr) == 1 and seen[-1] == test_ptr  # epochs were chosen on validation only
     assert len(seen) == FAST.epochs + 1 and 1 <= run.epoch <= FAST.epochs and 0 <= run.test_accuracy <= 1
@@ -93,8 +93,8 @@ def test_soft_labels_train_towards_the_teachers_probabilities(sets, monkeypatch)
 
 def test_a_seed_reproduces_its_run(sets):
     data = {"real": sets["real"], "classical": sets["synth"]}
-    a, _ = run_arm(Arm("c", ("classical",)), data, sets["test"], proto=FAST, seed=4)
-    b, _ = run_arm(Arm("c", ("classical",)), data, sets["test"], proto=FAST, seed=4)
+    a, _, _ = run_arm(Arm("c", ("classical",)), data, sets["test"], proto=FAST, seed=4)
+    b, _, _ = run_arm(Arm("c", ("classical",)), data, sets["test"], proto=FAST, seed=4)
     assert (a.val_accuracy, a.test_accuracy, a.epoch) == (b.val_accuracy, b.test_accuracy, b.epoch)
 
 
@@ -104,3 +104,17 @@ def test_paired_comparison_interval():
     c = compare(base, other)
     assert c["mean"] == pytest.approx(0.02) and c["std"] == pytest.approx(0.01)
     assert c["ci_low"] == pytest.approx(0.02 - 4.302653 * 0.01 / np.sqrt(3), abs=1e-5) and c["ci_high"] > 0.04
+
+
+def test_study_runs_every_arm_and_chooses_on_validation(sets):
+    from srgan.augment.study import default_arms, run_study
+
+    data = {"real": sets["real"], "synthetic": sets["synth"], "classical": sets["synth"]}
+    arms = default_arms(has_classical=True, thresholds=(0.0,))
+    res = run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms)
+    assert list(res["arms"]) == [a.name for a in arms]
+    chosen = res["chosen_on_validation"]
+    synth = [a.name for a in arms if a.extra == ("synthetic",)]
+    assert res["arms"][chosen]["val_mean"] == max(res["arms"][n]["val_mean"] for n in synth)
+    assert res["arms"]["real"]["vs_real"]["mean"] == 0 and "sanity" in res and "verdict" in res
+    assert all(len(v["runs"]) == 2 for v in res["arms"].values())

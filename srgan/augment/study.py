@@ -36,7 +36,17 @@ from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
 from srgan.progress import Progress, report
 
-__all__ = ["Arm", "Protocol", "compare", "filter_by_confidence", "run_arm", "split_validation", "train"]
+__all__ = [
+    "Arm",
+    "Protocol",
+    "compare",
+    "default_arms",
+    "filter_by_confidence",
+    "run_arm",
+    "run_study",
+    "split_validation",
+    "train",
+]
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +196,8 @@ def filter_by_confidence(teacher: torch.nn.Module, synth: tuple[torch.Tensor, to
 
 
 def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seed: int,
-            teacher: torch.nn.Module | None = None) -> tuple[Run, int]:  # fmt: skip
-    """One seed of one arm; returns the run (test accuracy at the validation-chosen epoch) and the images added.
+            teacher: torch.nn.Module | None = None) -> tuple[Run, int, torch.nn.Module]:  # fmt: skip
+    """One seed of one arm: the run (test accuracy at the validation-chosen epoch), the images added, the model.
 
     ``teacher`` (a classifier trained on the real images with this seed's split) is needed by the
     filtered and soft-label arms.
@@ -223,7 +233,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
                            real_fraction=arm.real_fraction)  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
-    return run, n_added
+    return run, n_added, model
 
 
 def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -236,3 +246,68 @@ def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
     sd = float(d.std(ddof=1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return {"mean": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
+def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5
+                 ) -> list[Arm]:  # fmt: skip
+    """Real first (it is every seed's teacher), then each synthetic recipe, then classical and the combination."""
+    arms = [Arm("real"), Arm("real + synthetic", ("synthetic",), real_fraction)]
+    arms += [
+        Arm(f"real + synthetic, filtered at {t:g}", ("synthetic",), real_fraction, threshold=t) for t in thresholds
+    ]
+    arms += [Arm("real + synthetic, soft labels", ("synthetic",), real_fraction, soft_labels=True),
+             Arm("synthetic pre-training, then real", ("synthetic",), pretrain=True)]  # fmt: skip
+    if has_classical:
+        arms += [Arm("real + classical", ("classical",), real_fraction),
+                 Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
+                     threshold=max(thresholds))]  # fmt: skip
+    return arms
+
+
+def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seeds: int, arms: list[Arm],
+              progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every arm over ``seeds`` seeds; the synthetic recipe that wins is chosen on validation, never on test."""
+    if arms[0].extra:
+        raise ConfigError("the first arm must be real-only: it trains each seed's teacher")
+    results = {a.name: ArmResult(a) for a in arms}
+    tick = report(progress)
+    for seed in range(seeds):
+        teacher = None
+        for i, arm in enumerate(arms):
+            tick(seed * len(arms) + i, seeds * len(arms), arm=arm.name, seed=seed)
+            run, n_added, model = run_arm(arm, data, test, proto=proto, seed=seed, teacher=teacher)
+            if i == 0:
+                teacher = model
+            results[arm.name].runs.append(run)
+            results[arm.name].n_extra = n_added
+            log.info("study seed %d %s: val %.4f test %.4f (epoch %d)", seed, arm.name, run.val_accuracy,
+                     run.test_accuracy, run.epoch)  # fmt: skip
+    tick(seeds * len(arms), seeds * len(arms))
+    base = results[arms[0].name].test()
+    table: dict[str, Any] = {}
+    for name, r in results.items():
+        val, test_acc = np.array([x.val_accuracy for x in r.runs]), r.test()
+        table[name] = {
+            "test_mean": float(test_acc.mean()), "test_std": float(test_acc.std(ddof=1)) if seeds > 1 else 0.0,
+            "val_mean": float(val.mean()), "vs_real": compare(base, test_acc), "n_added": r.n_extra,
+            "epochs_chosen": [x.epoch for x in r.runs], "epochs_run": [x.epochs_run for x in r.runs],
+            "seconds": float(sum(x.seconds for x in r.runs)), "runs": test_acc.tolist(),
+        }  # fmt: skip
+    synthetic = [a.name for a in arms if "synthetic" in a.extra and "classical" not in a.extra]
+    chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
+    out: dict[str, Any] = {"arms": table, "seeds": seeds, "protocol": proto.__dict__, "chosen_on_validation": chosen}
+    classical = "real + classical"
+    if classical in table:
+        gain = table[classical]["vs_real"]["mean"]
+        out["sanity"] = (
+            "ok: classical augmentation beats real-only" if gain > 0 else
+            "flag: classical augmentation does not beat real-only; on CIFAR-like data that means the classifier "
+            "is underfit or the budget too small, so read the synthetic rows with care"
+        )  # fmt: skip
+    if chosen is not None:
+        c = table[chosen]["vs_real"]
+        helped = c["ci_low"] > 0 if not math.isnan(c["ci_low"]) else c["mean"] > 0
+        out["verdict"] = (f"{chosen} (chosen on validation) changes test accuracy by {100 * c['mean']:+.2f} points "
+                          f"(95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f}): "
+                          + ("synthetic data helps" if helped else "no gain shown from synthetic data"))  # fmt: skip
+    return out

@@ -112,8 +112,16 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--output", metavar="DIR", help="where to write the report (default: SYNTH/report)")
     rep.add_argument("--size", type=int, default=32, help="image size the scores are computed at")
     rep.add_argument("--seeds", type=int, default=3, help="classifier runs per training set")
-    rep.add_argument("--steps", type=int, default=2000, help="classifier optimisation steps per run")
+    rep.add_argument("--protocol", choices=("study", "quick"), default="study",
+                     help="study: ResNet-20 to convergence, epoch chosen on validation, every synthetic recipe; "
+                     "quick: the small fixed-step CNN of earlier reports")  # fmt: skip
+    rep.add_argument("--epochs", type=int, default=60, help="study: epochs over the real images per run")
+    rep.add_argument("--budget", type=float, metavar="MIN", help="study: stop a run after MIN minutes")
+    rep.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.9],
+                     help="study: confidence thresholds of the filtered-synthesis arms")  # fmt: skip
+    rep.add_argument("--steps", type=int, default=2000, help="quick: classifier optimisation steps per run")
     rep.add_argument("--no-flip", action="store_true", help="classifiers never see mirrored images")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar (it only shows on a terminal)")
     rep.add_argument("--real-fraction", type=float, default=0.5,
                      help="share of real images in every batch when images are added to the real set")  # fmt: skip
     _backbone_options(rep)
@@ -217,8 +225,14 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
     if not 0 < args.real_fraction <= 1:
         raise ConfigError(f"--real-fraction must be in (0, 1], got {args.real_fraction}")
     weights = _backbone(args)
+    from srgan.augment.study import Protocol
+
+    study = None
+    if args.protocol == "study":
+        study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None)
     res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
                       flip=False if args.no_flip else None, real_fraction=args.real_fraction, weights=weights,
-                      allow_download=args.allow_download)  # fmt: skip
+                      allow_download=args.allow_download, study=study, thresholds=tuple(args.thresholds),
+                      progress=Bar("study", "run", enabled=not args.no_progress))  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
     return 0
