@@ -152,3 +152,30 @@ def test_lpips_squeeze_offline_orders_degradations(shared_weights, astronaut):
     harsh = cv2.resize(small, (128, 128), interpolation=cv2.INTER_CUBIC)
     assert lp.score_uint8(hr, hr) == pytest.approx(0.0, abs=1e-6)
     assert 0 < lp.score_uint8(mild, hr) < lp.score_uint8(harsh, hr)
+
+
+def test_grid_loss_sees_a_period_4_pattern_and_not_content(chelsea):
+    from srgan.losses import GridLoss
+
+    hr = torch.from_numpy(chelsea[:128, :128].transpose(2, 0, 1).copy()).float()[None] / 255
+    grid = torch.zeros(1, 1, 4, 4)
+    grid[..., 0, 0], grid[..., 2, 2] = 0.02, -0.02  # a faint checkerboard, 2 % of the range
+    patterned = hr + grid.repeat(1, 3, 32, 32)
+    shifted = torch.roll(hr, shifts=(1, 1), dims=(2, 3))  # a wrong but grid-free prediction
+    loss = GridLoss(period=4)
+    assert float(loss(hr, hr)) == 0.0
+    assert float(loss(patterned, hr)) > 10 * float(loss(shifted, hr))
+    assert float(GridLoss(period=4, weight=0.5)(patterned, hr)) == pytest.approx(0.5 * float(loss(patterned, hr)))
+
+
+def test_unet_discriminator_gives_a_logit_per_pixel():
+    from srgan.archs import UNetDiscriminator
+
+    d = UNetDiscriminator(num_feat=8)
+    x = torch.rand(2, 3, 64, 48, requires_grad=True)
+    y = d(x)
+    assert y.shape == (2, 1, 64, 48)
+    y[:, :, 10, 10].sum().backward()  # local feedback: one pixel's logit depends mostly on its neighbourhood
+    g = x.grad.abs().sum(dim=(0, 1))
+    assert g[10, 10] > 0 and g[60, 40] < g[10, 10]
+    assert sum(isinstance(m, torch.nn.Conv2d) and hasattr(m, "weight_orig") for m in d.modules()) == 8  # spectral norm

@@ -164,6 +164,18 @@ def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
     assert any(not torch.equal(d0[k], v) for k, v in trainer.d.state_dict().items())
 
 
+def test_gan_stage_with_unet_discriminator_and_grid_loss(tmp_path, photo_dir):
+    psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=2"]), tmp_path / "psnr")
+    cfg = load_config(TINY, [
+        f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{psnr["weights"]}"',
+        'disc.arch="unet"', "disc.num_feat=8", "loss.grid_weight=0.5", "train.iterations=2", "data.patch_size=64",
+        "train.log_every=1",
+    ])  # fmt: skip
+    train(cfg, tmp_path / "gan")
+    last = [__import__("json").loads(ln) for ln in (tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert all(np.isfinite(last[k]) for k in ("l_pix", "l_grid", "l_adv", "l_d")) and last["l_grid"] >= 0
+
+
 # --------------------------------------------------------------------------- bad configs
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from srgan.archs.discriminator import PatchDiscriminator, VGGDiscriminator
+from srgan.archs.discriminator import PatchDiscriminator, UNetDiscriminator, VGGDiscriminator
 from srgan.archs.generator import SRResNet
 from srgan.errors import ConfigError, ModelError
 
@@ -15,6 +15,7 @@ __all__ = [
     "GENERATORS",
     "PatchDiscriminator",
     "SRResNet",
+    "UNetDiscriminator",
     "VGGDiscriminator",
     "arch_name",
     "build_discriminator",
@@ -22,7 +23,11 @@ __all__ = [
 ]
 
 GENERATORS: dict[str, type[nn.Module]] = {"srresnet": SRResNet}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {"patchgan": PatchDiscriminator, "vgg": VGGDiscriminator}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {
+    "patchgan": PatchDiscriminator,
+    "vgg": VGGDiscriminator,
+    "unet": UNetDiscriminator,
+}
 
 
 def _build(table: dict[str, type[nn.Module]], kind: str, arch: str, hparams: dict[str, Any]) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Discriminators: a PatchGAN (default) and SRGAN's VGG-style classifier."""
+"""Discriminators: a PatchGAN (default), SRGAN's VGG-style classifier and Real-ESRGAN's U-Net."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm as _sn
 
-__all__ = ["PatchDiscriminator", "VGGDiscriminator"]
+__all__ = ["PatchDiscriminator", "UNetDiscriminator", "VGGDiscriminator"]
 
 
 def _maybe_sn(module: nn.Module, on: bool) -> nn.Module:
@@ -95,3 +95,39 @@ class VGGDiscriminator(nn.Module):
                 f"VGGDiscriminator expects {self.input_size}x{self.input_size} inputs, got {tuple(x.shape)}"
             )
         return self.classifier(self.features(x * 2.0 - 1.0))
+
+
+class UNetDiscriminator(nn.Module):
+    """Real-ESRGAN's U-Net discriminator with spectral norm: a real/fake logit for every pixel.
+
+    Three stride-2 encoder stages, a bilinear decoder with skip connections, two more convs and a
+    1-channel head. Per-pixel feedback gives the generator local gradients (where an artifact is,
+    not only that there is one), which Real-ESRGAN found steadies training on complex degradations.
+    Input ``(B, 3, H, W)`` in [0, 1] with H and W multiples of 8 -> logits ``(B, 1, H, W)``.
+    """
+
+    def __init__(self, *, in_ch: int = 3, num_feat: int = 64, spectral_norm: bool = True) -> None:
+        super().__init__()
+        nf = num_feat
+
+        def conv(i: int, o: int, k: int = 3, stride: int = 1) -> nn.Module:
+            return _maybe_sn(nn.Conv2d(i, o, k, stride, k // 2 if stride == 1 else 1, bias=False), spectral_norm)
+
+        self.conv0 = nn.Conv2d(in_ch, nf, 3, 1, 1)
+        self.down = nn.ModuleList([conv(nf, nf * 2, 4, 2), conv(nf * 2, nf * 4, 4, 2), conv(nf * 4, nf * 8, 4, 2)])
+        self.up = nn.ModuleList([conv(nf * 8, nf * 4), conv(nf * 4, nf * 2), conv(nf * 2, nf)])
+        self.tail = nn.ModuleList([conv(nf, nf), conv(nf, nf)])
+        self.head = nn.Conv2d(nf, 1, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = nn.functional.leaky_relu
+        skips = [act(self.conv0(x), 0.2)]
+        for d in self.down:
+            skips.append(act(d(skips[-1]), 0.2))
+        y = skips.pop()
+        for u in self.up:
+            y = nn.functional.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            y = act(u(y), 0.2) + skips.pop()
+        for t in self.tail:
+            y = act(t(y), 0.2)
+        return self.head(y)

@@ -1,6 +1,7 @@
 """Losses: pixel, perceptual, adversarial; each a small Module carrying its weight."""
 
 from srgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss
+from srgan.losses.grid import GridLoss
 from srgan.losses.perceptual import BACKBONES, PerceptualLoss, load_backbone
 from srgan.losses.pixel import PIXEL_LOSSES, CharbonnierLoss, L1Loss, MSELoss
 
@@ -10,6 +11,7 @@ __all__ = [
     "PIXEL_LOSSES",
     "AdversarialLoss",
     "CharbonnierLoss",
+    "GridLoss",
     "L1Loss",
     "MSELoss",
     "PerceptualLoss",

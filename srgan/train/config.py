@@ -86,6 +86,7 @@ class LossConfig:
     allow_download: bool = False
     adversarial: str = "vanilla"
     adversarial_weight: float = 5e-3
+    grid_weight: float = 0.0  # > 0: penalise the sub-pixel grid (checkerboard) of the output, see losses.grid
 
 
 @dataclass
@@ -132,7 +133,7 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "loss.pixel": ("l1", "l2", "mse", "charbonnier"),
     "loss.perceptual": ("", "vgg19", "squeezenet"),
     "loss.adversarial": ("vanilla", "lsgan", "hinge", "ragan"),
-    "disc.arch": ("patchgan", "vgg"),
+    "disc.arch": ("patchgan", "vgg", "unet"),
 }
 
 

@@ -32,7 +32,7 @@ from srgan.data.degrade import DegradationConfig
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
 from srgan.errors import ConfigError, Interrupted, ModelError
-from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss
+from srgan.losses import PIXEL_LOSSES, AdversarialLoss, GridLoss, PerceptualLoss
 from srgan.metrics.protocol import score_pair
 from srgan.progress import Progress
 from srgan.train.config import Config
@@ -129,6 +129,7 @@ class Trainer(TrainLoop):
             d = self._build_discriminator().to(self.device)
             self.adversarial = AdversarialLoss(kind=lo.adversarial, weight=lo.adversarial_weight)
             self.d = DDP(d) if self.launch.enabled else d
+        self.grid = GridLoss(period=cfg.model.scale, weight=lo.grid_weight) if lo.grid_weight > 0 else None
         if lo.perceptual:
             self.perceptual = PerceptualLoss(
                 backbone=lo.perceptual,
@@ -175,6 +176,8 @@ class Trainer(TrainLoop):
 
     def _build_discriminator(self) -> nn.Module:
         dc = self.cfg.disc
+        if dc.arch == "unet":
+            return build_discriminator("unet", num_feat=dc.num_feat, spectral_norm=dc.spectral_norm)
         if dc.arch == "vgg":
             return build_discriminator(
                 "vgg",
@@ -265,6 +268,10 @@ class Trainer(TrainLoop):
             l_pix = self.pixel(sr.float(), hr)
             loss_g = l_pix
             logs["l_pix"] = float(l_pix.detach())
+            if self.grid is not None:
+                l_grid = self.grid(sr.float(), hr)
+                loss_g = loss_g + l_grid
+                logs["l_grid"] = float(l_grid.detach())
             if self.perceptual is not None:
                 l_per = self.perceptual(sr.float(), hr)
                 loss_g = loss_g + l_per
