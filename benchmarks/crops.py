@@ -32,11 +32,11 @@ CROPS = [
 ]
 
 
-def _zoom(img: np.ndarray) -> np.ndarray:
+def zoom_tile(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
+def label_tile(tile: np.ndarray, text: str) -> np.ndarray:
     bar = np.full((24, tile.shape[1], 3), 255, np.uint8)
     cv2.putText(bar, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([bar, tile], axis=0)
@@ -62,8 +62,8 @@ def main() -> None:
             psnr_y, _ = score_pair(crop, hr_crop, scale=4, protocol="basicsr")
             lpips = lp.score_uint8(crop, hr_crop)
             row[m.name] = {"psnr_y": psnr_y, "lpips": lpips}
-            tiles.append(_label(_zoom(crop), f"{m.name}  LPIPS {lpips:.3f}  {psnr_y:.1f} dB"))
-        tiles.append(_label(_zoom(hr_crop), "HR (ground truth)"))
+            tiles.append(label_tile(zoom_tile(crop), f"{m.name}  LPIPS {lpips:.3f}  {psnr_y:.1f} dB"))
+        tiles.append(label_tile(zoom_tile(hr_crop), "HR (ground truth)"))
         gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
         strip = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
         ok, png = cv2.imencode(".png", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))

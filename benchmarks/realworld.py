@@ -1,6 +1,6 @@
 """Real-world benchmark: x4 on degraded photos (blur, noise, JPEG), and the checkerboard score on clean ones.
 
-    python benchmarks/realworld.py [--datasets Set14 BSD100] [--models ...]
+    python benchmarks/realworld.py [--datasets Set14 BSD100] [--models ...] [--crops]
 
 Each HR image of Set14 and BSD100 is modcropped and degraded with a fixed, seeded recipe (the
 seed is the file name's hash), in two variants, built from :mod:`srgan.data.degrade`'s stages
@@ -17,7 +17,8 @@ same path as ``srgan upscale --model``). Scores: Y-PSNR and SSIM (`srgan evaluat
 on the degraded LR), LPIPS-squeeze (RGB, lower is better) and the checkerboard score of
 :mod:`srgan.metrics.artifacts` on the output; the last table scores the checkerboard on clean
 (bicubic LR) inputs, where a model's own grid is not hidden by input noise. Writes
-benchmarks/results/realworld.md and .json.
+benchmarks/results/realworld.md and .json; with ``--crops``, side-by-side crops of degraded
+photos (input | each method | HR) as benchmarks/results/realworld_crop_*.png.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
+from crops import label_tile, zoom_tile
 
 from srgan.data.degrade import Stage, add_noise, jpeg, mixed_kernel
 from srgan.evaluation import Method, evaluate, model_method, resolve_method
@@ -90,10 +92,36 @@ def methods_for(names: list[str]) -> list[Method]:
     return out
 
 
+#: (dataset, image, top, left) of HR crops: fur and faces, where noise and JPEG blocks show.
+CROPS = [("BSD100", "img_010.png", 100, 180), ("Set14", "baboon.png", 40, 220), ("Set14", "face.png", 60, 60)]
+
+
+def write_crops(root: Path, methods: list[Method], size: int = 96) -> None:
+    """Input (nearest x4) | every method | HR, on the one-stage degraded LR, each tile 2x, as PNG strips."""
+    for ds, name, top, left in CROPS:
+        f = root / ds / name
+        if not f.is_file():
+            continue
+        hr = prepare_hr(read_image(f), 4, "basicsr")
+        lr = degrade_for_benchmark(hr, False, np.random.default_rng(seed_of(f.name)))
+        sl = (slice(top, top + size), slice(left, left + size))
+        tiles = [label_tile(zoom_tile(cv2.resize(lr, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)[sl]),
+                            "input (degraded, x4 nearest)")]  # fmt: skip
+        for meth in methods:
+            sr = np.floor(np.clip(np.asarray(meth.upscale(lr), dtype=np.float64), 0, 255) + 0.5).astype(np.uint8)
+            tiles.append(label_tile(zoom_tile(sr[sl]), meth.name[:34]))
+        tiles.append(label_tile(zoom_tile(hr[sl]), "HR (ground truth)"))
+        gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+        strip = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
+        write_image(RESULTS / f"realworld_crop_{ds}_{name.rsplit('.', 1)[0]}.png", strip)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="+", default=["Set14", "BSD100"])
-    ap.add_argument("--models", nargs="+", default=None, help="shipped x4 models (default: all of them)")
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="x4 models: shipped names or weights files (default: every shipped x4 model)")  # fmt: skip
+    ap.add_argument("--crops", action="store_true", help="also write side-by-side crops of degraded photos")
     args = ap.parse_args()
     root = data_dir()
     names = args.models or [m.name for m in list_models() if m.scale == 4]
@@ -119,6 +147,8 @@ def main() -> None:
                       "lpips": None, "checkerboard": r.extra["checkerboard"], "seconds": r.seconds}
                      for r in results]  # fmt: skip
             print(f"done {ds} clean", flush=True)
+    if args.crops:
+        write_crops(root, methods)
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "rows": rows}
     atomic_write_bytes(RESULTS / "realworld.json", json.dumps(record, indent=2).encode())
