@@ -238,3 +238,27 @@ def test_report_with_the_study_protocol(labelled, tmp_path, shared_weights):
     assert all(len(a["runs"]) == 2 for a in arms.values())
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Downstream study: ResNet-20, 2 seeds" in text and "Verdict: " in text and "Sanity: " in text
+
+
+def test_generate_keeps_confident_samples_with_soft_labels(labelled, tmp_path, caplog):
+    from srgan.augment.study import Protocol, train_teacher
+    from srgan.data.labelled import load_images
+
+    cfg = GanConfig(size=32, steps=4, batch_size=8, g_base=16, d_base=16, checkpoint_every=4, sample_every=100)
+    ckpt = train_gan(labelled, tmp_path / "work", cfg)
+    teacher = train_teacher(load_images(labelled, 32), proto=Protocol(epochs=2, batch=8, val_fraction=0.25))
+    counts = generate(ckpt, tmp_path / "kept", per_class=3, teacher=teacher, threshold=0.34, max_tries=20)
+    rows = [json.loads(ln) for ln in (tmp_path / "kept" / "manifest.jsonl").read_text().splitlines()]
+    classes = ["astronaut", "cat", "coffee"]
+    assert sum(counts.values()) == len(rows) > 0
+    for r in rows:
+        assert r["soft_label"][classes.index(r["class"])] >= 0.34 and abs(sum(r["soft_label"]) - 1) < 1e-3
+        assert (tmp_path / "kept" / r["output"]).is_file()
+    plain = generate(ckpt, tmp_path / "all", per_class=3)
+    assert plain == {c: 3 for c in classes}
+    assert all(
+        "soft_label" not in json.loads(ln) for ln in (tmp_path / "all" / "manifest.jsonl").read_text().splitlines()
+    )
+    with caplog.at_level("WARNING"):
+        strict = generate(ckpt, tmp_path / "none", per_class=2, teacher=teacher, threshold=1.0, max_tries=2)
+    assert sum(strict.values()) == 0 and "only 0 of 2 samples" in caplog.text

@@ -210,7 +210,9 @@ def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, c
     assert not (tmp_path / "r2" / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("name", ["srresnet-x4", "srresnet-x2", "srgan-x4", "tests/configs/tiny.toml"])
+@pytest.mark.parametrize(
+    "name", ["srresnet-x4", "srresnet-x2", "srgan-x4", "realsr-x4", "realsrgan-x4", "tests/configs/tiny.toml"]
+)
 def test_shipped_configs_are_valid(shared_data, name, monkeypatch):
     monkeypatch.chdir(REPO)  # configs name ../shared/data relative to the repository root
     if not (REPO.parent / "shared" / "data").is_dir():

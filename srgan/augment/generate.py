@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from srgan.archs.cgan import CondGenerator
 from srgan.errors import ConfigError, ModelError
-from srgan.fsutil import OutputFolder
+from srgan.fsutil import OutputFolder, atomic_write_bytes
 from srgan.imageio import write_image
 from srgan.progress import Progress, report
 from srgan.train.gan_trainer import step_generator
 from srgan.train.loop import read_checkpoint
 
 __all__ = ["generate", "load_generator_checkpoint", "truncated_noise"]
+
+log = logging.getLogger(__name__)
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -65,13 +70,22 @@ def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch
 
 
 def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: int = 0, upscale: str | None = None,
-             batch: int = 100, truncation: float | None = None,
+             batch: int = 100, truncation: float | None = None, teacher: torch.nn.Module | None = None,
+             threshold: float = 0.0, max_tries: int = 10,
              progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
-    """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset)."""
+    """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset), and a manifest.
+
+    With ``teacher`` (a classifier trained on the real images, taking ``(N, C, S, S)`` in [-1, 1]),
+    only samples it assigns to their class with probability >= ``threshold`` are kept (up to
+    ``max_tries * per_class`` candidates a class), and ``manifest.jsonl`` records each kept image's
+    soft label (the teacher's probabilities) for training with soft targets.
+    """
     if per_class < 1:
         raise ConfigError("--per-class must be at least 1")
     if truncation is not None and truncation < 0.1:
         raise ConfigError(f"--truncation must be at least 0.1, got {truncation}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"the confidence threshold must be in [0, 1], got {threshold}")
     g, classes, _cfg = load_generator_checkpoint(checkpoint)
     upscaler = None
     if upscale:
@@ -81,19 +95,36 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
     counts: dict[str, int] = {}
     out_root = Path(out)
     owned = OutputFolder(out_root)
+    rows: list[str] = []
+    tick = report(progress)
     with torch.no_grad():
-        tick = report(progress)
         for ci, name in enumerate(classes):
-            tick(ci * per_class, len(classes) * per_class)
             folder = out_root / name if name else out_root
-            for start in range(0, per_class, batch):
-                k = min(batch, per_class - start)
+            kept, start = 0, 0
+            while kept < per_class and start < per_class * (max_tries if teacher is not None else 1):
+                k = min(batch, per_class - kept) if teacher is None else batch
                 gen = step_generator(seed, 2 * 10**9 + ci * 10**6 + start)
                 z = truncated_noise(k, g.z_dim, truncation, gen)
-                imgs = _to_uint8(g(z, torch.full((k,), ci, dtype=torch.long)))
-                for j, img in enumerate(imgs):
+                x = g(z, torch.full((k,), ci, dtype=torch.long))
+                probs = F.softmax(teacher.eval()(x.clamp(-1, 1)), 1) if teacher is not None else None
+                for j, img in enumerate(_to_uint8(x)):
+                    if kept == per_class or (probs is not None and float(probs[j, ci]) < threshold):
+                        continue
                     a = upscaler.upscale(img) if upscaler is not None else img
-                    write_image(owned.claim(folder / f"gan_{start + j:05d}.png"), a)
-            counts[name] = per_class
-        tick(len(classes) * per_class, len(classes) * per_class)
+                    dst = owned.claim(folder / f"gan_{kept:05d}.png")
+                    write_image(dst, a)
+                    row: dict[str, Any] = {"output": dst.relative_to(out_root).as_posix(), "class": name,
+                                           "sample": start + j, "seed": seed}  # fmt: skip
+                    if probs is not None:
+                        row["soft_label"] = [round(float(p), 5) for p in probs[j]]
+                    rows.append(json.dumps(row))
+                    kept += 1
+                    tick(sum(counts.values()) + kept, len(classes) * per_class)
+                start += k
+            if kept < per_class:
+                log.warning("class %s: only %d of %d samples reached confidence %.2f in %d tries", name or "(all)",
+                            kept, per_class, threshold, start)  # fmt: skip
+            counts[name] = kept
+    atomic_write_bytes(owned.claim(out_root / "manifest.jsonl"), ("\n".join(rows) + "\n").encode())
+    tick(len(classes) * per_class, len(classes) * per_class)
     return counts

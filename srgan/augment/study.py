@@ -46,6 +46,7 @@ __all__ = [
     "run_study",
     "split_validation",
     "train",
+    "train_teacher",
 ]
 
 log = logging.getLogger(__name__)
@@ -311,3 +312,12 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
                           f"(95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f}): "
                           + ("synthetic data helps" if helped else "no gain shown from synthetic data"))  # fmt: skip
     return out
+
+
+def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0) -> torch.nn.Module:
+    """A classifier of the real images (epoch chosen on a validation split of them) to filter and soft-label with."""
+    tr, va = split_validation(real.labels, proto.val_fraction, seed)
+    model, run = train((real.images[tr], real.labels[tr]), (real.images[va], real.labels[va]),
+                       num_classes=len(real.classes), proto=proto, seed=seed)  # fmt: skip
+    log.info("teacher classifier: %.1f %% on its validation split (epoch %d)", 100 * run.val_accuracy, run.epoch)
+    return model

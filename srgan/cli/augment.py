@@ -27,6 +27,26 @@ def route(argv: list[str]) -> list[str]:
     return argv
 
 
+def _filter_options(p: argparse._ActionsContainer) -> None:
+    p.add_argument("--keep-confident", type=float, metavar="T",
+                   help="write only samples a classifier trained on the real images assigns to their class with "
+                   "probability >= T (0-1), and their soft labels in manifest.jsonl")  # fmt: skip
+    p.add_argument("--teacher-epochs", type=int, default=30, help="epochs of that classifier (ResNet-20)")
+
+
+def _teacher(args: argparse.Namespace, real_dir: str | None, size: int) -> object:
+    """The --keep-confident classifier, trained before any sample is written; None without the option."""
+    if args.keep_confident is None:
+        return None
+    if real_dir is None:
+        raise ConfigError("--keep-confident needs the real images: give them with --real DIR")
+    from srgan.augment.study import Protocol, train_teacher
+    from srgan.data.labelled import load_images
+
+    real = load_images(real_dir, size)
+    return train_teacher(real, proto=Protocol(epochs=args.teacher_epochs, flip=not getattr(args, "no_flip", False)))
+
+
 def _backbone_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone-weights", metavar="PATH",
                    help="SqueezeNet 1.1 ImageNet weights for the report's features "
@@ -76,6 +96,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
+    _filter_options(g)
     g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
     g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
     _backbone_options(g)
@@ -94,6 +115,8 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     gen.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     gen.add_argument("--overwrite", action="store_true", help="reuse a non-empty OUT (only srgan's files go)")
+    _filter_options(gen)
+    gen.add_argument("--real", metavar="DIR", help="the real images, to train the --keep-confident classifier on")
     gen.add_argument("--no-progress", action="store_true", help="no progress bars")
     gen.set_defaults(func=cmd_augment_generate)
     hide_command(sub, "augment-generate")
@@ -185,7 +208,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
     ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume,
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      truncation=args.truncation,
+                      truncation=args.truncation, teacher=_teacher(args, args.src, args.size),
+                      threshold=args.keep_confident or 0.0,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
     if args.report:
@@ -205,8 +229,12 @@ def cmd_augment_generate(args: argparse.Namespace) -> int:
     inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]
     check_disjoint(Path(args.out), files=inputs)
     prepare_output(Path(args.out), overwrite=args.overwrite)
+    from srgan.augment.generate import load_generator_checkpoint
+
+    size = int(load_generator_checkpoint(args.checkpoint)[2]["size"])
     counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      truncation=args.truncation,
+                      truncation=args.truncation, teacher=_teacher(args, args.real, size),
+                      threshold=args.keep_confident or 0.0,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
     return 0
