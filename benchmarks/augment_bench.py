@@ -12,6 +12,10 @@ benchmarks/results/augment_<dataset>.md|json and copies the sample grids beside 
 ``--truncation T`` generates with BigGAN's truncation trick from the same checkpoint (trained
 first if needed) and writes augment_<dataset>_t<T>.* instead; a run that trains no further
 steps reuses the GAN timing recorded by the run that trained the checkpoint.
+``--protocol study`` runs the downstream study of ``srgan.augment.study`` (ResNet-20 to
+convergence, validation-chosen epochs, every synthetic recipe, paired intervals) instead of the
+quick fixed-step CNN, with ``--epochs`` and ``--budget`` (minutes per run), and writes
+augment_<dataset>_study.* so the quick results stay as they were measured.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from common import REPO, RESULTS, command_line, data_dir, machine, machine_markd
 from srgan.augment.classical import build_preset, run_classical
 from srgan.augment.generate import generate
 from srgan.augment.report import ReportInputs, make_report
+from srgan.augment.study import Protocol
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images
 from srgan.train.gan_trainer import GanConfig, train_gan
@@ -76,11 +81,12 @@ def work_dir(name: str) -> Path:
     return REPO / "runs" / "augment_bench" / name
 
 
-def report_dir(name: str, truncation: float | None) -> Path:
-    return work_dir(name) / f"report{suffix(truncation)}"
+def report_dir(name: str, truncation: float | None, study: bool = False) -> Path:
+    return work_dir(name) / f"report{suffix(truncation)}{'_study' if study else ''}"
 
 
-def run(name: str, steps: int, report_steps: int, truncation: float | None) -> dict[str, object]:
+def run(name: str, steps: int, report_steps: int, truncation: float | None,
+        study: Protocol | None = None) -> dict[str, object]:  # fmt: skip
     spec = SETS[name]
     root = data_dir() / spec["folder"]
     work = work_dir(name)
@@ -110,8 +116,9 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None) -> d
     preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
     run_classical(train_dir, classical, pipeline=preset,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
-    res = make_report(ReportInputs(train_dir, synth, root / "test", classical), report_dir(name, truncation),
-                      size=spec["size"], steps=report_steps, flip=spec["flip"])  # fmt: skip
+    res = make_report(ReportInputs(train_dir, synth, root / "test", classical),
+                      report_dir(name, truncation, study is not None), size=spec["size"], steps=report_steps,
+                      flip=spec["flip"], study=study)  # fmt: skip
     res["gan_steps"] = steps
     res["gan_seconds_this_run"] = gan_seconds
     timing = work / "gan" / "timing.json"
@@ -135,17 +142,23 @@ def main() -> None:
     ap.add_argument("--steps-mnist", type=int, default=3000)
     ap.add_argument("--steps-cifar", type=int, default=20000)
     ap.add_argument("--truncation", type=float, default=None, help="generate with the truncation trick (e.g. 0.5)")
-    ap.add_argument("--report-steps", type=int, default=1500, help="classifier steps per downstream run")
+    ap.add_argument("--report-steps", type=int, default=1500, help="quick protocol: classifier steps per run")
+    ap.add_argument("--protocol", choices=("quick", "study"), default="quick")
+    ap.add_argument("--epochs", type=int, default=60, help="study protocol: epochs over the real images per run")
+    ap.add_argument("--budget", type=float, default=None, metavar="MIN", help="study protocol: minutes per run")
     args = ap.parse_args()
+    study = None
+    if args.protocol == "study":
+        study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None)
     m = machine()
     for name in args.datasets:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
-        res = run(name, steps, args.report_steps, args.truncation)
-        tag = f"{name}{suffix(args.truncation)}"
+        res = run(name, steps, args.report_steps, args.truncation, study)
+        tag = f"{name}{suffix(args.truncation)}{'_study' if study else ''}"
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
         atomic_write_bytes(RESULTS / f"augment_{tag}.json", record.encode())
-        reports = report_dir(name, args.truncation)
+        reports = report_dir(name, args.truncation, study is not None)
         report = (reports / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
                   f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
