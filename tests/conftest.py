@@ -104,3 +104,15 @@ def srgb_icc() -> bytes:
     from PIL import ImageCms
 
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, astronaut, coffee):
+    """Two real photo crops loaded as x4 training images (modcropped HR, at least 64 px)."""
+    from srgan.data import load_hr_images
+    from srgan.imageio import write_image
+
+    d = tmp_path_factory.mktemp("hr")
+    write_image(d / "a.png", astronaut[:200, :240])
+    write_image(d / "b.png", coffee[:150, :300])
+    return load_hr_images([d], scale=4, min_size=64)

@@ -5,19 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srgan.data import PatchDataset, SampleSampler, load_hr_images
+from srgan.data import PatchDataset, SampleSampler
 from srgan.data.tensors import array_to_tensor
 from srgan.errors import DataError
 from srgan.imageio import write_image
 from srgan.metrics.protocol import make_lr
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory, astronaut, coffee):
-    d = tmp_path_factory.mktemp("hr")
-    write_image(d / "a.png", astronaut[:200, :240])
-    write_image(d / "b.png", coffee[:150, :300])
-    return load_hr_images([d], scale=4, min_size=64)
 
 
 def test_items_are_a_function_of_seed_and_index(images):

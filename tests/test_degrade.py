@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.data import PatchDataset, load_hr_images
+from srgan.data import PatchDataset
 from srgan.data.degrade import (
     KERNELS,
     DegradationConfig,
@@ -20,16 +20,6 @@ from srgan.data.degrade import (
 )
 from srgan.data.tensors import array_to_tensor
 from srgan.errors import ConfigError
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory, astronaut, coffee):
-    from srgan.imageio import write_image
-
-    d = tmp_path_factory.mktemp("hr")
-    write_image(d / "a.png", astronaut[:200, :240])
-    write_image(d / "b.png", coffee[:150, :300])
-    return load_hr_images([d], scale=4, min_size=64)
 
 
 @pytest.fixture(scope="module")
