@@ -7,10 +7,14 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srgan.cli.common import Bar, add_command
-from srgan.defaults import DEFAULT_MODEL
+from srgan.defaults import DEFAULT_MODEL, REAL_WORLD_MODEL
 from srgan.errors import ConfigError, PartialFailure, SrganError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("srgan")
 
@@ -105,6 +109,33 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
     return got["input"], got["output"]
 
 
+class _DegradedHint:
+    """Notes inputs that look compressed, for one line after the batch pointing at the real-world model."""
+
+    def __init__(self) -> None:
+        from srgan.weights import shipped_model_path
+
+        self.available = shipped_model_path(REAL_WORLD_MODEL) is not None
+        self.found: list[tuple[Path, str]] = []
+
+    def __call__(self, path: Path, pixels: np.ndarray) -> None:
+        from srgan.metrics.degradation import assess
+
+        if self.available:
+            d = assess(pixels, path)
+            if d.looks_degraded:
+                self.found.append((path, d.describe()))
+
+    def log(self, total: int) -> None:
+        if not self.found:
+            return
+        path, why = self.found[0]
+        which = f"{path.name} looks" if total == 1 else f"{len(self.found)} of {total} inputs look"
+        detail = why if total == 1 else f"{path.name}: {why}"
+        log.info("hint: %s compressed (%s); %s sharpens JPEG blocks, --model %s is trained for such photos",
+                 which, detail, DEFAULT_MODEL, REAL_WORLD_MODEL)  # fmt: skip
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     from srgan.device import Launch, resolve_device
     from srgan.fsutil import check_writable
@@ -159,12 +190,15 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                                      height=args.height)  # fmt: skip
         check_writable(jobs[0].dst.parent, need)
     bars = not args.no_progress and not args.quiet
+    hint = _DegradedHint() if args.model == DEFAULT_MODEL != REAL_WORLD_MODEL else None
     report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
                        quality=args.quality, skip_existing=args.skip_existing,
                        progress=Bar("upscale", "img", enabled=bars and len(jobs) > 1),
                        tile_progress=Bar("tiles", "px", enabled=bars, scale=True),
                        frame_progress=Bar("frames", "frame", enabled=bars),
-                       max_pixels=limit)  # fmt: skip
+                       max_pixels=limit, inspect=hint)  # fmt: skip
+    if hint is not None:
+        hint.log(len(jobs))
     for w in report.written if args.verbose or len(jobs) == 1 else []:
         frames = f", {w.frames} frames" if w.frames > 1 else ""
         log.info("wrote %s (%dx%d%s, %.1f s)", w.path, w.width, w.height, frames, w.seconds)

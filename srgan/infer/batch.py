@@ -280,6 +280,7 @@ def run_batch(
     tile_progress: Progress | None = None,
     frame_progress: Progress | None = None,
     max_pixels: int | None = None,
+    inspect: Callable[[Path, np.ndarray], None] | None = None,
 ) -> BatchReport:
     """Upscale every job; each failure is logged as one line and the batch goes on.
 
@@ -288,7 +289,8 @@ def run_batch(
     ``max_pixels`` (default :func:`~srgan.imageio.max_output_pixels`) and the output format.
     ``progress`` counts files; ``tile_progress`` counts the input pixels of the current file done;
     ``frame_progress`` the frames of an animation. Animated GIF, PNG and WebP files are upscaled
-    frame by frame into an animation of the output's format.
+    frame by frame into an animation of the output's format. ``inspect(path, pixels)`` sees every
+    still input once it is decoded (the CLI uses it to hint at a better model for degraded photos).
     """
     limit = max_output_pixels(max_pixels)
     result = BatchReport()
@@ -312,6 +314,8 @@ def run_batch(
                 result.written.append(Written(job.dst, w, h, time.perf_counter() - t0, n))
                 continue
             img = load_image(job.src)
+            if inspect is not None:
+                inspect(job.src, img.array)
             size = target_size(img.width, img.height, outscale=outscale, width=width, height=height)
             check_output_size(job.src, job.dst, img.width, img.height, upscaler.scale, size, limit)
             out = upscaler.upscale(img.array, progress=_pixel_counter(tile_progress, upscaler.work(img.array),
