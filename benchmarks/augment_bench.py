@@ -86,7 +86,7 @@ def report_dir(name: str, truncation: float | None, study: bool = False) -> Path
 
 
 def run(name: str, steps: int, report_steps: int, truncation: float | None,
-        study: Protocol | None = None) -> dict[str, object]:  # fmt: skip
+        study: Protocol | None = None, arms: tuple[str, ...] | None = None) -> dict[str, object]:  # fmt: skip
     spec = SETS[name]
     root = data_dir() / spec["folder"]
     work = work_dir(name)
@@ -118,7 +118,7 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
     res = make_report(ReportInputs(train_dir, synth, root / "test", classical),
                       report_dir(name, truncation, study is not None), size=spec["size"], steps=report_steps,
-                      flip=spec["flip"], study=study)  # fmt: skip
+                      flip=spec["flip"], study=study, arms=arms)  # fmt: skip
     res["gan_steps"] = steps
     res["gan_seconds_this_run"] = gan_seconds
     timing = work / "gan" / "timing.json"
@@ -146,6 +146,9 @@ def main() -> None:
     ap.add_argument("--protocol", choices=("quick", "study"), default="quick")
     ap.add_argument("--epochs", type=int, default=60, help="study protocol: epochs over the real images per run")
     ap.add_argument("--budget", type=float, default=None, metavar="MIN", help="study protocol: minutes per run")
+    ap.add_argument(
+        "--arms", nargs="+", default=None, help="study protocol: arms besides real (see srgan augment report)"
+    )
     args = ap.parse_args()
     study = None
     if args.protocol == "study":
@@ -153,7 +156,7 @@ def main() -> None:
     m = machine()
     for name in args.datasets:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
-        res = run(name, steps, args.report_steps, args.truncation, study)
+        res = run(name, steps, args.report_steps, args.truncation, study, tuple(args.arms) if args.arms else None)
         tag = f"{name}{suffix(args.truncation)}{'_study' if study else ''}"
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository

@@ -118,3 +118,16 @@ def test_study_runs_every_arm_and_chooses_on_validation(sets):
     assert res["arms"][chosen]["val_mean"] == max(res["arms"][n]["val_mean"] for n in synth)
     assert res["arms"]["real"]["vs_real"]["mean"] == 0 and "sanity" in res and "verdict" in res
     assert all(len(v["runs"]) == 2 for v in res["arms"].values())
+
+
+def test_arms_are_chosen_by_key_and_real_always_runs():
+    from srgan.augment.study import default_arms
+    from srgan.errors import ConfigError
+
+    every = default_arms(has_classical=True, thresholds=(0.5, 0.9))
+    assert [a.key for a in every] == ["real", "synthetic", "filtered-0.5", "filtered-0.9", "soft", "pretrain",
+                                      "classical", "combo"]  # fmt: skip
+    some = default_arms(has_classical=True, thresholds=(0.5, 0.9), keys=("classical", "filtered-0.9"))
+    assert [a.key for a in some] == ["real", "filtered-0.9", "classical"]
+    with pytest.raises(ConfigError, match=r"unknown arm.*filtered-0\.7"):
+        default_arms(has_classical=False, keys=("filtered-0.7",))

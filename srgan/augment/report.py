@@ -173,7 +173,7 @@ class ReportInputs:
 def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds: int = 3, steps: int = 2000,
                 batch: int = 64, weights: str | Path | None = None, flip: bool | None = None,
                 real_fraction: float = 0.5, allow_download: bool = False, study: Protocol | None = None,
-                thresholds: tuple[float, ...] = (0.5, 0.9),
+                thresholds: tuple[float, ...] = (0.5, 0.9), arms: tuple[str, ...] | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``.
 
@@ -212,8 +212,8 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
         if inputs.classical is not None:
             data["classical"] = _align(load_images(inputs.classical, size), real)
         proto = replace(study, flip=flip)
-        arms = default_arms("classical" in data, thresholds, real_fraction)
-        result["study"] = run_study(data, test, proto=proto, seeds=seeds, arms=arms, progress=progress)
+        chosen = default_arms("classical" in data, thresholds, real_fraction, arms)
+        result["study"] = run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress)
         result["n_test"] = int(test.images.shape[0])
         result["verdict"] = result["study"].get("verdict", "no synthetic recipe was run")
     elif test is not None:

@@ -78,6 +78,19 @@ class Arm:
     soft_labels: bool = False  # synthetic targets: the real classifier's probabilities
     pretrain: bool = False  # epochs on the added sets first, then the real-only schedule
 
+    @property
+    def key(self) -> str:
+        """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo."""
+        if not self.extra:
+            return "real"
+        if "classical" in self.extra:
+            return "combo" if "synthetic" in self.extra else "classical"
+        if self.pretrain:
+            return "pretrain"
+        if self.soft_labels:
+            return "soft"
+        return "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
+
 
 @dataclass
 class Run:
@@ -249,9 +262,12 @@ def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
 
 
-def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5
-                 ) -> list[Arm]:  # fmt: skip
-    """Real first (it is every seed's teacher), then each synthetic recipe, then classical and the combination."""
+def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
+                 keys: tuple[str, ...] | None = None) -> list[Arm]:  # fmt: skip
+    """Real first (it is every seed's teacher), then each synthetic recipe, then classical and the combination.
+
+    ``keys``: keep only these arms (see :attr:`Arm.key`); real is always kept.
+    """
     arms = [Arm("real"), Arm("real + synthetic", ("synthetic",), real_fraction)]
     arms += [
         Arm(f"real + synthetic, filtered at {t:g}", ("synthetic",), real_fraction, threshold=t) for t in thresholds
@@ -262,6 +278,11 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
         arms += [Arm("real + classical", ("classical",), real_fraction),
                  Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
                      threshold=max(thresholds))]  # fmt: skip
+    if keys is not None:
+        known = {a.key for a in arms}
+        if unknown := sorted(set(keys) - known):
+            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(a.key for a in arms)}")
+        arms = [a for a in arms if a.key == "real" or a.key in keys]
     return arms
 
 

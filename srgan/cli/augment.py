@@ -142,6 +142,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--budget", type=float, metavar="MIN", help="study: stop a run after MIN minutes")
     rep.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.9],
                      help="study: confidence thresholds of the filtered-synthesis arms")  # fmt: skip
+    rep.add_argument("--arms", nargs="+", metavar="ARM",
+                     help="study: run only these arms besides real: synthetic, filtered-T (one per --thresholds "
+                     "value), soft, pretrain, classical, combo (default: all)")  # fmt: skip
     rep.add_argument("--steps", type=int, default=2000, help="quick: classifier optimisation steps per run")
     rep.add_argument("--no-flip", action="store_true", help="classifiers never see mirrored images")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar (it only shows on a terminal)")
@@ -261,6 +264,7 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
     res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
                       flip=False if args.no_flip else None, real_fraction=args.real_fraction, weights=weights,
                       allow_download=args.allow_download, study=study, thresholds=tuple(args.thresholds),
+                      arms=tuple(args.arms) if args.arms else None,
                       progress=Bar("study", "run", enabled=not args.no_progress))  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
     return 0
