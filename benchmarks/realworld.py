@@ -1,6 +1,6 @@
 """Real-world benchmark: x4 on degraded photos (blur, noise, JPEG), and the checkerboard score on clean ones.
 
-    python benchmarks/realworld.py [--datasets Set14 BSD100] [--models ...] [--crops]
+    python benchmarks/realworld.py [--datasets Set14 BSD100] [--models ...] [--crops] [--name realworld]
 
 Each HR image of Set14 and BSD100 is modcropped and degraded with a fixed, seeded recipe (the
 seed is the file name's hash), in two variants, built from :mod:`srgan.data.degrade`'s stages
@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=None,
                     help="x4 models: shipped names or weights files (default: every shipped x4 model)")  # fmt: skip
     ap.add_argument("--crops", action="store_true", help="also write side-by-side crops of degraded photos")
+    ap.add_argument("--name", default="realworld",
+                    help="results file stem (e.g. realworld_val for a validation run on Set5)")  # fmt: skip
     args = ap.parse_args()
     root = data_dir()
     names = args.models or [m.name for m in list_models() if m.scale == 4]
@@ -151,7 +153,7 @@ def main() -> None:
         write_crops(root, methods)
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "rows": rows}
-    atomic_write_bytes(RESULTS / "realworld.json", json.dumps(record, indent=2).encode())
+    atomic_write_bytes(RESULTS / f"{args.name}.json", json.dumps(record, indent=2).encode())
     lines = [
         "# Real-world x4: degraded photos (blur, noise, JPEG) and the checkerboard score",
         "",
@@ -177,7 +179,7 @@ def main() -> None:
                 cells.append(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f} / {r['lpips']:.4f} / {r['checkerboard']:.2f}")
             clean = next(x for x in rows if (x["dataset"], x["input"], x["method"]) == (ds, "clean", meth))
             lines.append(f"| {meth} | " + " | ".join(cells) + f" | {clean['checkerboard']:.2f} |")
-    atomic_write_bytes(RESULTS / "realworld.md", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(RESULTS / f"{args.name}.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 python baseline.py
 python quality.py
+python realworld.py --crops
+python checkerboard.py srgan-x4=srgan-x4 realsrgan-x4=realsrgan-x4
+python degradation_check.py
 python speed.py
 python speed_work.py
 python crops.py

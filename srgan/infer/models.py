@@ -21,7 +21,7 @@ from srgan.defaults import DEFAULT_MODEL
 from srgan.errors import ModelError
 from srgan.weights import list_models, load_generator, load_torch_file, read_metadata, weights_dir
 
-__all__ = ["DEFAULT_MODEL", "LoadedModel", "load_model"]
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "lerp_weights", "load_model"]
 
 
 @dataclass
@@ -97,6 +97,18 @@ def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu", 
     return _load_spandrel(name, path, device)
 
 
+def lerp_weights(model: nn.Module, base: nn.Module, s: float) -> None:
+    """In place: every floating-point tensor of ``model`` becomes ``(1 - s) * base + s * model``.
+
+    Network interpolation (ESRGAN's): both modules must share one architecture.
+    """
+    ref = base.state_dict()
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                v.copy_(torch.lerp(ref[k].to(v.dtype), v, s))
+
+
 def _blended(name: str, path: Path, s: float, device: torch.device | str) -> LoadedModel:
     if not 0.0 <= s <= 1.0:
         raise ModelError(f"denoise strength must be between 0 and 1, got {s}")
@@ -108,11 +120,7 @@ def _blended(name: str, path: Path, s: float, device: torch.device | str) -> Loa
     strong, weak = load_model(path, device=device), load_model(base_name, device=device)
     if weak.module.hparams != strong.module.hparams:  # type: ignore[attr-defined]
         raise ModelError(f"{name} and its partner {base_name} differ in architecture; they cannot be blended")
-    base = weak.module.state_dict()
-    with torch.no_grad():
-        for k, v in strong.module.state_dict().items():
-            if v.is_floating_point():
-                v.copy_(torch.lerp(base[k].to(v.dtype), v, s))
+    lerp_weights(strong.module, weak.module, s)
     strong.name = f"{name} (denoise {s:g})"
     return strong
 
