@@ -106,11 +106,24 @@ class ModelInfo:
     def description(self) -> str:
         return self.metadata.get("description", "")
 
+    @property
+    def made_for(self) -> str:
+        """What the model is for, from its training config: clean or real-world inputs, faithful or GAN texture."""
+        try:
+            cfg = json.loads(self.metadata.get("config", "{}"))
+        except json.JSONDecodeError:
+            cfg = {}
+        real = (cfg.get("data") or {}).get("degradation") == "realesrgan"
+        gan = (cfg.get("train") or {}).get("stage") == "gan"
+        inputs = "JPEG/noisy photos" if real else "clean images"
+        return f"{inputs}, {'GAN texture' if gan else 'faithful'}"
+
     def metric(self, key: str) -> str:
         try:
-            return str(json.loads(self.metadata.get("benchmarks", "{}")).get(key, ""))
+            value = json.loads(self.metadata.get("benchmarks", "{}")).get(key, "")
         except json.JSONDecodeError:
             return ""
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def list_models() -> list[ModelInfo]:

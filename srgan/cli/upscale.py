@@ -227,13 +227,18 @@ def cmd_models(_args: argparse.Namespace) -> int:
     models = list_models()
     if not models:
         raise SrganError(f"no models found in {weights_dir()} (set SRGAN_WEIGHTS_DIR)")
-    rows = [("name", "scale", "parameters", "Set5 PSNR-Y", "Set14 PSNR-Y", "BSD100 PSNR-Y", "")]
+    rows = [("name", "scale", "parameters", "made for", "Set5 PSNR-Y", "Set14 PSNR-Y", "BSD100 PSNR-Y", "")]
     for m in models:
-        rows.append((m.name, f"x{m.scale}", f"{m.parameters:,}", m.metric("Set5"), m.metric("Set14"),
+        rows.append((m.name, f"x{m.scale}", f"{m.parameters:,}", m.made_for, m.metric("Set5"), m.metric("Set14"),
                      m.metric("BSD100"), "(default)" if m.name == DEFAULT_MODEL else ""))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     sys.stdout.write("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows))
     sys.stdout.write("\n")
+    if any(m.made_for.startswith("JPEG") for m in models):
+        sys.stdout.write(
+            "PSNR on clean bicubic inputs (the models for JPEG/noisy photos smooth those on purpose; "
+            "their scores on degraded photos: benchmarks/results/realworld.md in the repository)\n"
+        )
     return 0
 
 
