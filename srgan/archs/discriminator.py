@@ -13,6 +13,33 @@ def _maybe_sn(module: nn.Module, on: bool) -> nn.Module:
     return _sn(module) if on else module
 
 
+class BlurPool(nn.Module):
+    """Anti-aliased stride-2 downsampling (Zhang, 2019): a fixed [1, 3, 3, 1] binomial blur, then every 2nd pixel.
+
+    A strided convolution's gradient with respect to its input repeats with the stride, so a
+    discriminator built from them hands the generator a periodic gradient: the period-4 cross-hatch a
+    pixel-shuffle generator then learns to draw. Blurring before subsampling smooths that gradient.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        k = torch.tensor([1.0, 3.0, 3.0, 1.0])
+        k = torch.outer(k, k) / 64.0
+        self.register_buffer("kernel", k.expand(channels, 1, 4, 4).clone(), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (1, 2, 1, 2), mode="reflect")
+        return nn.functional.conv2d(x, self.kernel, stride=2, groups=self.channels)
+
+
+def _down(i: int, o: int, spectral_norm: bool, antialias: bool, *, bias: bool = True) -> list[nn.Module]:
+    """A stride-2 stage: a 4x4 strided conv, or (anti-aliased) a 3x3 conv, then :class:`BlurPool`."""
+    if antialias:
+        return [_maybe_sn(nn.Conv2d(i, o, 3, 1, 1, bias=bias), spectral_norm), BlurPool(o)]
+    return [_maybe_sn(nn.Conv2d(i, o, 4, stride=2, padding=1, bias=bias), spectral_norm)]
+
+
 class PatchDiscriminator(nn.Module):
     """Fully convolutional PatchGAN (pix2pix): one real/fake logit per receptive-field patch.
 
@@ -22,21 +49,18 @@ class PatchDiscriminator(nn.Module):
     Input ``(B, 3, H, W)`` in [0, 1] -> logits ``(B, 1, h, w)``.
     """
 
-    def __init__(self, *, in_ch: int = 3, num_feat: int = 64, num_layers: int = 3, spectral_norm: bool = True) -> None:
+    def __init__(self, *, in_ch: int = 3, num_feat: int = 64, num_layers: int = 3, spectral_norm: bool = True,
+                 antialias: bool = False) -> None:  # fmt: skip
         super().__init__()
-        layers: list[nn.Module] = [
-            _maybe_sn(nn.Conv2d(in_ch, num_feat, 4, stride=2, padding=1), spectral_norm),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        layers: list[nn.Module] = [*_down(in_ch, num_feat, spectral_norm, antialias), nn.LeakyReLU(0.2, inplace=True)]
         ch = num_feat
         for i in range(1, num_layers + 1):
             nxt = num_feat * min(2**i, 8)
-            stride = 2 if i < num_layers else 1
-            layers += [
-                _maybe_sn(nn.Conv2d(ch, nxt, 4, stride=stride, padding=1, bias=not spectral_norm), spectral_norm),
-                nn.Identity() if spectral_norm else nn.BatchNorm2d(nxt),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
+            if i < num_layers:
+                conv = _down(ch, nxt, spectral_norm, antialias, bias=not spectral_norm)
+            else:
+                conv = [_maybe_sn(nn.Conv2d(ch, nxt, 4, stride=1, padding=1, bias=not spectral_norm), spectral_norm)]
+            layers += [*conv, nn.Identity() if spectral_norm else nn.BatchNorm2d(nxt), nn.LeakyReLU(0.2, inplace=True)]
             ch = nxt
         layers.append(_maybe_sn(nn.Conv2d(ch, 1, 4, stride=1, padding=1), spectral_norm))
         self.net = nn.Sequential(*layers)
@@ -45,6 +69,7 @@ class PatchDiscriminator(nn.Module):
             "num_feat": num_feat,
             "num_layers": num_layers,
             "spectral_norm": spectral_norm,
+            "antialias": antialias,
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,15 +131,20 @@ class UNetDiscriminator(nn.Module):
     Input ``(B, 3, H, W)`` in [0, 1] with H and W multiples of 8 -> logits ``(B, 1, H, W)``.
     """
 
-    def __init__(self, *, in_ch: int = 3, num_feat: int = 64, spectral_norm: bool = True) -> None:
+    def __init__(self, *, in_ch: int = 3, num_feat: int = 64, spectral_norm: bool = True, antialias: bool = False
+                 ) -> None:  # fmt: skip
         super().__init__()
         nf = num_feat
 
-        def conv(i: int, o: int, k: int = 3, stride: int = 1) -> nn.Module:
-            return _maybe_sn(nn.Conv2d(i, o, k, stride, k // 2 if stride == 1 else 1, bias=False), spectral_norm)
+        def conv(i: int, o: int) -> nn.Module:
+            return _maybe_sn(nn.Conv2d(i, o, 3, 1, 1, bias=False), spectral_norm)
+
+        def down(i: int, o: int) -> nn.Module:
+            parts = _down(i, o, spectral_norm, antialias, bias=False)
+            return parts[0] if len(parts) == 1 else nn.Sequential(*parts)
 
         self.conv0 = nn.Conv2d(in_ch, nf, 3, 1, 1)
-        self.down = nn.ModuleList([conv(nf, nf * 2, 4, 2), conv(nf * 2, nf * 4, 4, 2), conv(nf * 4, nf * 8, 4, 2)])
+        self.down = nn.ModuleList([down(nf, nf * 2), down(nf * 2, nf * 4), down(nf * 4, nf * 8)])
         self.up = nn.ModuleList([conv(nf * 8, nf * 4), conv(nf * 4, nf * 2), conv(nf * 2, nf)])
         self.tail = nn.ModuleList([conv(nf, nf), conv(nf, nf)])
         self.head = nn.Conv2d(nf, 1, 3, 1, 1)

@@ -95,6 +95,7 @@ class DiscConfig:
     num_feat: int = 64
     num_layers: int = 3
     spectral_norm: bool = True
+    antialias: bool = False  # blur-pool instead of strided convs (patchgan, unet): no periodic gradient
     lr: float = 1e-4
 
 
@@ -169,6 +170,7 @@ class Config:
             (0 <= t.ema_decay < 1, "train.ema_decay must be in [0, 1)"),
             (t.checkpoint_every > 0 and t.log_every > 0, "train.checkpoint_every and train.log_every must be positive"),
             (self.val.every > 0, "val.every must be positive"),
+            (not (self.disc.antialias and self.disc.arch == "vgg"), "disc.antialias applies to patchgan and unet only"),
         ]  # fmt: skip
         for ok, msg in checks:
             if not ok:

@@ -177,7 +177,8 @@ class Trainer(TrainLoop):
     def _build_discriminator(self) -> nn.Module:
         dc = self.cfg.disc
         if dc.arch == "unet":
-            return build_discriminator("unet", num_feat=dc.num_feat, spectral_norm=dc.spectral_norm)
+            return build_discriminator("unet", num_feat=dc.num_feat, spectral_norm=dc.spectral_norm,
+                                       antialias=dc.antialias)  # fmt: skip
         if dc.arch == "vgg":
             return build_discriminator(
                 "vgg",
@@ -185,9 +186,8 @@ class Trainer(TrainLoop):
                 input_size=self.cfg.data.patch_size,
                 spectral_norm=dc.spectral_norm,
             )
-        return build_discriminator(
-            "patchgan", num_feat=dc.num_feat, num_layers=dc.num_layers, spectral_norm=dc.spectral_norm
-        )
+        return build_discriminator("patchgan", num_feat=dc.num_feat, num_layers=dc.num_layers,
+                                   spectral_norm=dc.spectral_norm, antialias=dc.antialias)  # fmt: skip
 
     def _init_from(self, path: str) -> None:
         """Start the gan stage from psnr-stage weights (EMA weights when the checkpoint has them)."""
