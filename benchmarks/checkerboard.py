@@ -1,6 +1,7 @@
 """The checkerboard study (issue 19): which GAN recipe removes the period-4 grid, at what LPIPS cost.
 
     python benchmarks/checkerboard.py LABEL=MODEL [LABEL=MODEL ...] [--datasets Set5 Set14 BSD100]
+    python benchmarks/checkerboard.py --gradients [--disc-checkpoint RUN/checkpoints/latest.pt]
 
 MODEL is a shipped model name or a weights file (e.g. a run exported with
 ``tools/ship_model.py RUN --name N --export-only FILE``). Each is scored on the clean x4
@@ -9,6 +10,13 @@ checkerboard score (srgan.metrics.artifacts; bicubic ~1-1.5, srresnet-x4 ~1.9). 
 into benchmarks/results/checkerboard.json by label (a later run replaces a label's row, keeps the
 others), and the whole table is rewritten to checkerboard.md with the ratio to srresnet-x4, which
 every run measures too, so each table is self-consistent.
+
+``--gradients`` measures the cause instead: the checkerboard score of the gradient each loss term
+sends to srresnet-x4's output on Set14 (the direction a GAN fine-tune pushes the generator): L1,
+the SqueezeNet perceptual loss, and the RaGAN generator loss through PatchGAN and U-Net
+discriminators with strided convs and with blur-pool (disc.antialias), seeded random weights; with
+``--disc-checkpoint RUN/checkpoints/latest.pt ...``, also through the trained discriminators of gan-stage runs. Written to
+checkerboard_gradients.md/.json.
 """
 
 from __future__ import annotations
@@ -16,8 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+import numpy as np
+import torch
+from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.evaluation import evaluate, model_method
 from srgan.fsutil import atomic_write_bytes
@@ -25,13 +36,93 @@ from srgan.metrics.artifacts import checkerboard_score
 from srgan.metrics.lpips import LPIPS
 
 REFERENCE = "srresnet-x4"
+SQUEEZENET = REPO.parent / "shared" / "weights" / "squeezenet1_1_imagenet.pth"
+
+
+def _as_image(grad: torch.Tensor) -> np.ndarray:
+    g = grad[0].permute(1, 2, 0).numpy()
+    return np.clip((g - g.mean()) / (g.std() + 1e-12) * 40 + 128, 0, 255).astype(np.uint8)
+
+
+def gradient_scores(disc_checkpoints: list[Path], n_images: int) -> dict[str, list[float]]:
+    """Checkerboard score of d(loss)/d(output) for every loss term, per Set14 image."""
+    from srgan.archs import build_discriminator
+    from srgan.imageio import list_images, read_image
+    from srgan.losses.adversarial import AdversarialLoss
+    from srgan.losses.perceptual import PerceptualLoss
+    from srgan.metrics.protocol import prepare_hr
+    from srgan.resize import imresize_uint8
+    from srgan.train.loop import read_checkpoint
+    from srgan.weights import load_generator, shipped_model_path
+
+    g, _ = load_generator(shipped_model_path(REFERENCE))
+    adv = AdversarialLoss(kind="ragan", weight=1.0)
+    perceptual = PerceptualLoss(backbone="squeezenet", weights_path=SQUEEZENET)
+    terms: dict[str, object] = {"L1": torch.nn.L1Loss(), "perceptual (SqueezeNet)": perceptual}
+    for arch, kw in (("patchgan", {"num_feat": 64, "num_layers": 3}), ("unet", {"num_feat": 32})):
+        for aa in (False, True):
+            torch.manual_seed(0)
+            terms[f"RaGAN, {arch}{' blur-pool' if aa else ' strided'} (random)"] = build_discriminator(
+                arch, antialias=aa, **kw).eval()  # fmt: skip
+    for path in disc_checkpoints:
+        ck = read_checkpoint(path)
+        dc = ck["config"]["disc"]
+        d = build_discriminator(dc["arch"], num_feat=dc["num_feat"], **({"num_layers": dc["num_layers"]}
+                                if dc["arch"] == "patchgan" else {}), antialias=dc.get("antialias", False))  # fmt: skip
+        d.load_state_dict(ck["state"]["d"])
+        kind = "blur-pool" if dc.get("antialias") else "strided"
+        terms[f"RaGAN, trained {dc['arch']} {kind} ({path.parent.parent.name}, iteration {ck['iteration']})"] = d.eval()
+    out: dict[str, list[float]] = {k: [] for k in terms}
+    for f in list_images(data_dir() / "Set14")[:n_images]:
+        hr = prepare_hr(read_image(f), 8, "basicsr")[:, :, :3]
+        if hr.ndim == 2 or hr.shape[2] == 1:
+            continue
+        lr = imresize_uint8(hr, 1 / 4)
+        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+        with torch.no_grad():
+            sr = g(to_t(lr)).clamp(0, 1)
+        target = to_t(hr)
+        for name, term in terms.items():
+            x = sr.clone().requires_grad_(True)
+            if name.startswith("RaGAN"):
+                loss = adv.generator(term(x), term(target).detach())
+            else:
+                loss = term(x, target)  # type: ignore[operator]
+            loss.backward()
+            out[name].append(checkerboard_score(_as_image(x.grad)))
+    return out
+
+
+def write_gradients(args: argparse.Namespace) -> None:
+    scores = gradient_scores(args.disc_checkpoint, args.images)
+    record = {"command": command_line(), "machine": machine(), "scores": scores}
+    atomic_write_bytes(RESULTS / "checkerboard_gradients.json", json.dumps(record, indent=2).encode())
+    lines = ["# Where the checkerboard comes from: the period-4 score of each loss term's gradient", "",
+             f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(record['machine'])}", "",
+             f"Gradient of each term with respect to srresnet-x4's output on the first {args.images} colour Set14",
+             "images, scored like an image by `checkerboard_score` (about 1-2: no grid). A GAN fine-tune moves",
+             "the generator along these gradients; a periodic one teaches it the grid.", "",
+             "| loss term | mean | min | max |", "|---|---:|---:|---:|"]  # fmt: skip
+    for name, v in scores.items():
+        lines.append(f"| {name} | {np.mean(v):.1f} | {np.min(v):.1f} | {np.max(v):.1f} |")
+    atomic_write_bytes(RESULTS / "checkerboard_gradients.md", ("\n".join(lines) + "\n").encode())
+    print("\n".join(lines))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", metavar="LABEL=MODEL")
+    ap.add_argument("models", nargs="*", metavar="LABEL=MODEL")
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "BSD100"])
+    ap.add_argument("--gradients", action="store_true", help="measure the loss terms' gradients instead")
+    ap.add_argument("--disc-checkpoint", type=Path, nargs="*", default=[],
+                    help="with --gradients: gan-stage runs' checkpoints (their trained discriminators)")  # fmt: skip
+    ap.add_argument("--images", type=int, default=8, help="with --gradients: Set14 images to use")
     args = ap.parse_args()
+    if args.gradients:
+        write_gradients(args)
+        return
+    if not args.models:
+        ap.error("give LABEL=MODEL pairs, or --gradients")
     pairs = [m.split("=", 1) if "=" in m else [m, m] for m in args.models]
     if REFERENCE not in [label for label, _ in pairs]:
         pairs.insert(0, [REFERENCE, REFERENCE])
