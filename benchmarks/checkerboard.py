@@ -15,8 +15,8 @@ every run measures too, so each table is self-consistent.
 sends to srresnet-x4's output on Set14 (the direction a GAN fine-tune pushes the generator): L1,
 the SqueezeNet perceptual loss, and the RaGAN generator loss through PatchGAN and U-Net
 discriminators with strided convs and with blur-pool (disc.antialias), seeded random weights; with
-``--disc-checkpoint RUN/checkpoints/latest.pt ...``, also through the trained discriminators of gan-stage runs. Written to
-checkerboard_gradients.md/.json.
+``--disc-checkpoint RUN/checkpoints/latest.pt ...``, also through the trained discriminators of
+gan-stage runs. Written to checkerboard_gradients.md/.json.
 """
 
 from __future__ import annotations
@@ -84,10 +84,8 @@ def gradient_scores(disc_checkpoints: list[Path], n_images: int) -> dict[str, li
         target = to_t(hr)
         for name, term in terms.items():
             x = sr.clone().requires_grad_(True)
-            if name.startswith("RaGAN"):
-                loss = adv.generator(term(x), term(target).detach())
-            else:
-                loss = term(x, target)  # type: ignore[operator]
+            adversarial = name.startswith("RaGAN")
+            loss = adv.generator(term(x), term(target).detach()) if adversarial else term(x, target)  # type: ignore[operator]
             loss.backward()
             out[name].append(checkerboard_score(_as_image(x.grad)))
     return out
