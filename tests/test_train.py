@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from srgan.cli import main
 from srgan.data.tensors import array_to_tensor, tensor_to_array
+from srgan.errors import ConfigError
 from srgan.imageio import write_image
 from srgan.metrics.protocol import make_lr, prepare_hr, score_pair
 from srgan.train import load_config, train
@@ -139,6 +140,11 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path, photo_dir):
     assert torch.load(tmp_path / "ddp" / "checkpoints" / "latest.pt", weights_only=True)["iteration"] == 12
 
 
+def test_antialias_is_refused_where_it_does_not_apply(photo_dir):
+    with pytest.raises(ConfigError, match=r"disc\.antialias applies to patchgan and unet only"):
+        load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', 'disc.arch="vgg"', "disc.antialias=true"])
+
+
 def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
     psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=4"]), tmp_path / "psnr",
                  )  # fmt: skip
@@ -148,9 +154,12 @@ def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
         f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{psnr["weights"]}"',
         'loss.perceptual="squeezenet"', f'loss.perceptual_weights_path="{shared_weights}"',
         "loss.perceptual_weight=0.1",
-        'disc.arch="patchgan"', "disc.num_feat=16", "train.iterations=3", "data.patch_size=64",
+        'disc.arch="patchgan"', "disc.num_feat=16", "disc.antialias=true", "train.iterations=3", "data.patch_size=64",
     ])  # fmt: skip
     trainer = Trainer(cfg, tmp_path / "gan")
+    from srgan.archs.discriminator import BlurPool
+
+    assert any(isinstance(m, BlurPool) for m in trainer.d.modules())  # the shipped GAN recipes' discriminator
     g0 = {k: v.clone() for k, v in trainer.g.state_dict().items()}
     d0 = {k: v.clone() for k, v in trainer.d.state_dict().items()}
     init = _weights(Path(psnr["weights"]))
