@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--models", nargs="*", help="subset of models (default: all)")
+    ap.add_argument("--name", help="results file stem (default: speed_DEVICE); use one for a subset of models")
     ap.add_argument("--child", nargs=4, metavar=("MODEL", "SIZE", "DEVICE", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -167,7 +168,8 @@ def main() -> None:
             r["speed_vs_default"] = r["out_megapixels_per_s"] / ref["out_megapixels_per_s"]
     m = machine()
     record = {"command": command_line(), "machine": m, "rows": rows}
-    atomic_write_bytes(RESULTS / f"speed_{args.device.split(':')[0]}.json", json.dumps(record, indent=2).encode())
+    stem = args.name or f"speed_{args.device.split(':')[0]}"
+    atomic_write_bytes(RESULTS / f"{stem}.json", json.dumps(record, indent=2).encode())
     lines = [
         f"# Speed at x4 on {args.device}: output megapixels per second (higher is faster)",
         "",
@@ -188,7 +190,7 @@ def main() -> None:
         lines.append(f"| {r['description']} | {r['lr_size']}² | {r['precision']} | {r['median_s']:.3f} "
                      f"| {r['out_megapixels_per_s']:.3f} | {r.get('speed_vs_default', float('nan')):.2f} "
                      f"| {r['peak_rss_mb']:.0f} |")  # fmt: skip
-    atomic_write_bytes(RESULTS / f"speed_{args.device.split(':')[0]}.md", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(RESULTS / f"{stem}.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 
