@@ -85,7 +85,10 @@ def make_lr_folder(hr_dir: Path, out: Path, two_stage: bool) -> None:
 
 def methods_for(names: list[str]) -> list[Method]:
     out = [resolve_method("bicubic", 4)]
-    out += [model_method(n, 4, "cpu") for n in names]
+    for n in names:  # NAME, a weights file, or LABEL=FILE
+        label, _, path = n.rpartition("=")
+        m = model_method(path, 4, "cpu")
+        out.append(Method(label, 4, m.upscale) if label else m)
     if PEER.is_file():
         peer = model_method(str(PEER), 4, "cpu")
         out.append(Method("realesr-animevideov3 (peer)", 4, peer.upscale))
@@ -120,14 +123,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="+", default=["Set14", "BSD100"])
     ap.add_argument("--models", nargs="+", default=None,
-                    help="x4 models: shipped names or weights files (default: every shipped x4 model)")  # fmt: skip
+                    help="shipped x4 model names, weights files or LABEL=FILE (default: all shipped)")  # fmt: skip
     ap.add_argument("--crops", action="store_true", help="also write side-by-side crops of degraded photos")
+    ap.add_argument("--crops-only", action="store_true", help="only write the crops (no scores)")
     ap.add_argument("--name", default="realworld",
                     help="results file stem (e.g. realworld_val for a validation run on Set5)")  # fmt: skip
     args = ap.parse_args()
     root = data_dir()
     names = args.models or [m.name for m in list_models() if m.scale == 4]
     methods = methods_for(names)
+    if args.crops_only:
+        write_crops(root, methods)
+        return
     lp = LPIPS()
     extra = {"lpips": lp.score_uint8, "checkerboard": lambda sr, hr: checkerboard_score(sr)}
     rows = []
