@@ -44,6 +44,17 @@ def _as_image(grad: torch.Tensor) -> np.ndarray:
     return np.clip((g - g.mean()) / (g.std() + 1e-12) * 40 + 128, 0, 255).astype(np.uint8)
 
 
+def _trained_discriminator(ck: dict) -> tuple[torch.nn.Module, dict]:
+    """The discriminator of a gan-stage checkpoint (eval mode), and its [disc] config."""
+    from srgan.archs import build_discriminator
+
+    dc = ck["config"]["disc"]
+    layers = {"num_layers": dc["num_layers"]} if dc["arch"] == "patchgan" else {}
+    d = build_discriminator(dc["arch"], num_feat=dc["num_feat"], antialias=dc.get("antialias", False), **layers)
+    d.load_state_dict(ck["state"]["d"])
+    return d.eval(), dc
+
+
 def gradient_scores(disc_checkpoints: list[Path], n_images: int) -> dict[str, list[float]]:
     """Checkerboard score of d(loss)/d(output) for every loss term, per Set14 image."""
     from srgan.archs import build_discriminator
@@ -63,10 +74,7 @@ def gradient_scores(disc_checkpoints: list[Path], n_images: int) -> dict[str, li
                 arch, antialias=aa, **kw).eval()  # fmt: skip
     for path in disc_checkpoints:
         ck = read_checkpoint(path)
-        dc = ck["config"]["disc"]
-        d = build_discriminator(dc["arch"], num_feat=dc["num_feat"], **({"num_layers": dc["num_layers"]}
-                                if dc["arch"] == "patchgan" else {}), antialias=dc.get("antialias", False))  # fmt: skip
-        d.load_state_dict(ck["state"]["d"])
+        d, dc = _trained_discriminator(ck)
         kind = "blur-pool" if dc.get("antialias") else "strided"
         terms[f"RaGAN, trained {dc['arch']} {kind} ({path.parent.parent.name}, iteration {ck['iteration']})"] = d.eval()
     out: dict[str, list[float]] = {k: [] for k in terms}
@@ -96,7 +104,7 @@ def alignment(checkpoint: Path, n_images: int) -> dict[str, list[float]]:
 
     Positive: lowering that term draws more grid; negative: it removes the grid.
     """
-    from srgan.archs import build_discriminator, build_generator
+    from srgan.archs import build_generator
     from srgan.losses.adversarial import AdversarialLoss
     from srgan.losses.grid import GridLoss
     from srgan.losses.perceptual import PerceptualLoss
@@ -106,11 +114,8 @@ def alignment(checkpoint: Path, n_images: int) -> dict[str, list[float]]:
     cfg = ck["config"]
     g = build_generator(cfg["model"]["arch"], **{k: v for k, v in cfg["model"].items() if k != "arch"})
     g.load_state_dict(ck["state"]["g"])
-    dc = cfg["disc"]
-    d = build_discriminator(dc["arch"], num_feat=dc["num_feat"], **({"num_layers": dc["num_layers"]}
-                            if dc["arch"] == "patchgan" else {}), antialias=dc.get("antialias", False))  # fmt: skip
-    d.load_state_dict(ck["state"]["d"])
-    g.eval(), d.eval()
+    g.eval()
+    d, dc = _trained_discriminator(ck)
     adv = AdversarialLoss(kind="ragan", weight=1.0)
     terms: dict[str, object] = {"L1": torch.nn.L1Loss()}
     for layer in ("fire2", "fire3", "fire4", "fire5", "fire7", "fire9"):
@@ -134,6 +139,7 @@ def alignment(checkpoint: Path, n_images: int) -> dict[str, list[float]]:
 
 def _set14_pairs(n_images: int, crop: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(HR, x4 bicubic LR) tensors of the first colour Set14 images, sides multiples of 8."""
+    from srgan.data.tensors import array_to_tensor
     from srgan.imageio import list_images, read_image
     from srgan.metrics.protocol import prepare_hr
     from srgan.resize import imresize_uint8
@@ -145,8 +151,7 @@ def _set14_pairs(n_images: int, crop: int | None = None) -> list[tuple[torch.Ten
             continue
         hr = hr[:crop, :crop, :3] if crop else hr[:, :, :3]
         lr = imresize_uint8(hr, 1 / 4)
-        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255  # noqa: E731
-        pairs.append((to_t(hr), to_t(lr)))
+        pairs.append((array_to_tensor(hr)[None], array_to_tensor(lr)[None]))
         if len(pairs) == n_images:
             break
     return pairs

@@ -190,7 +190,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                                      height=args.height)  # fmt: skip
         check_writable(jobs[0].dst.parent, need)
     bars = not args.no_progress and not args.quiet
-    hint = _DegradedHint() if args.model == DEFAULT_MODEL != REAL_WORLD_MODEL else None
+    hint = _DegradedHint() if args.model == DEFAULT_MODEL else None
     report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
                        quality=args.quality, skip_existing=args.skip_existing,
                        progress=Bar("upscale", "img", enabled=bars and len(jobs) > 1),
