@@ -197,11 +197,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                        tile_progress=Bar("tiles", "px", enabled=bars, scale=True),
                        frame_progress=Bar("frames", "frame", enabled=bars),
                        max_pixels=limit, inspect=hint)  # fmt: skip
-    if hint is not None:
-        hint.log(len(jobs))
     for w in report.written if args.verbose or len(jobs) == 1 else []:
         frames = f", {w.frames} frames" if w.frames > 1 else ""
         log.info("wrote %s (%dx%d%s, %.1f s)", w.path, w.width, w.height, frames, w.seconds)
+    if hint is not None:
+        hint.log(len(jobs))
     if len(jobs) > 1:
         log.info("%d written, %d skipped (existing), %d failed", len(report.done), len(report.skipped),
                  len(report.failed))  # fmt: skip
