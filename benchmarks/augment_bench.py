@@ -22,21 +22,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import shutil
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
-from srgan.augment.classical import build_preset, run_classical
-from srgan.augment.generate import generate
-from srgan.augment.report import ReportInputs, make_report
+from srgan.augment.report import ReportInputs, StudyOptions, make_report, study_only
 from srgan.augment.study import Protocol
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images
-from srgan.train.gan_trainer import GanConfig, train_gan
 from srgan.train.loop import read_checkpoint
 
 SETS = {
@@ -48,6 +49,7 @@ SETS = {
         "classical": 10,
         "width": 32,
         "flip": False,  # mirrored digits are other symbols
+        "epoch_factor": 2,
     },
     "cifar": {
         "folder": "CIFAR10-small",
@@ -57,6 +59,7 @@ SETS = {
         "classical": 1,
         "width": 32,
         "flip": True,
+        "epoch_factor": 1,
     },
 }
 
@@ -73,6 +76,12 @@ def subset(src: Path, dst: Path, per_class: int, seed: int = 0) -> None:
             shutil.copy2(f, dst / cls.name / f.name)
 
 
+def epochs_for(name: str, epochs: int) -> int:
+    """Study epochs for a dataset: an epoch of MNIST-small's 450 training images is 4 steps (CIFAR10-small's
+    4,500: 36), so MNIST runs ``epoch_factor`` (2) times as many epochs: 480 steps at 60, for an easier task."""
+    return epochs * SETS[name]["epoch_factor"]
+
+
 def suffix(truncation: float | None) -> str:
     return "" if truncation is None else f"_t{truncation:g}"
 
@@ -85,8 +94,12 @@ def report_dir(name: str, truncation: float | None, study: bool = False) -> Path
     return work_dir(name) / f"report{suffix(truncation)}{'_study' if study else ''}"
 
 
-def run(name: str, steps: int, report_steps: int, truncation: float | None,
-        study: Protocol | None = None, arms: tuple[str, ...] | None = None) -> dict[str, object]:  # fmt: skip
+def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object]:
+    """The training subset, the GAN (trained or resumed to ``steps``), its samples and the classical images."""
+    from srgan.augment.classical import build_preset, run_classical  # albumentations: not needed by --study-seeds
+    from srgan.augment.generate import generate
+    from srgan.train.gan_trainer import GanConfig, train_gan
+
     spec = SETS[name]
     root = data_dir() / spec["folder"]
     work = work_dir(name)
@@ -112,15 +125,10 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None,
     t0 = time.perf_counter()
     counts = generate(ckpt, synth, per_class=spec["synth_per_class"], truncation=truncation)
     gen_rate = sum(counts.values()) / (time.perf_counter() - t0)
-    classical = work / "classical"
     preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
-    run_classical(train_dir, classical, pipeline=preset,
+    run_classical(train_dir, work / "classical", pipeline=preset,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
-    res = make_report(ReportInputs(train_dir, synth, root / "test", classical),
-                      report_dir(name, truncation, study is not None), size=spec["size"], steps=report_steps,
-                      flip=spec["flip"], study=study, arms=arms)  # fmt: skip
-    res["gan_steps"] = steps
-    res["gan_seconds_this_run"] = gan_seconds
+    res: dict[str, object] = {"gan_steps": steps, "gan_seconds_this_run": gan_seconds}
     timing = work / "gan" / "timing.json"
     per_1k = None
     if steps > start:
@@ -130,8 +138,38 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None,
     elif timing.is_file() and (recorded := json.loads(timing.read_text()))["steps"] == steps:
         per_1k = recorded["seconds_per_1k_steps"]  # the run that trained this checkpoint
     res["gan_seconds_per_1k_steps"] = per_1k
-    res["truncation"] = truncation
     res["generation_images_per_s"] = gen_rate
+    return res
+
+
+def prepared(name: str, steps: int, truncation: float | None) -> dict[str, object]:
+    """What --prepare left (``--reuse-prepared``): the folders must be there; GAN timing as recorded then."""
+    inputs = inputs_of(name, truncation)
+    missing = [str(p) for p in (inputs.real, inputs.synth, inputs.classical) if p is None or not p.is_dir()]
+    if missing:
+        sys.exit(f"--reuse-prepared: {', '.join(missing)} missing; run with --prepare first")
+    timing = work_dir(name) / "gan" / "timing.json"
+    recorded = json.loads(timing.read_text()) if timing.is_file() else {}
+    per_1k = recorded.get("seconds_per_1k_steps") if recorded.get("steps") == steps else None
+    return {"gan_steps": steps, "gan_seconds_this_run": 0.0, "gan_seconds_per_1k_steps": per_1k,
+            "generation_images_per_s": None}  # fmt: skip
+
+
+def inputs_of(name: str, truncation: float | None) -> ReportInputs:
+    work = work_dir(name)
+    return ReportInputs(work / "train", work / f"synth{suffix(truncation)}",
+                        data_dir() / SETS[name]["folder"] / "test", work / "classical")  # fmt: skip
+
+
+def run(name: str, steps: int, report_steps: int, truncation: float | None,
+        study: Protocol | None = None, opts: dict[str, Any] | None = None,
+        reuse: bool = False) -> dict[str, object]:  # fmt: skip
+    spec = SETS[name]
+    res = prepare(name, steps, truncation) if not reuse else prepared(name, steps, truncation)
+    res.update(make_report(inputs_of(name, truncation), report_dir(name, truncation, study is not None),
+                           size=spec["size"], steps=report_steps, flip=spec["flip"], study=study,
+                           **(opts or {})))  # fmt: skip
+    res["truncation"] = truncation
     res["torch_threads"] = torch.get_num_threads()
     return res
 
@@ -149,14 +187,54 @@ def main() -> None:
     ap.add_argument(
         "--arms", nargs="+", default=None, help="study protocol: arms besides real (see srgan augment report)"
     )
+    ap.add_argument("--shares", type=float, nargs="+", default=[], help="study protocol: extra synthetic shares")
+    ap.add_argument("--device", default="cpu", help="study protocol: where the classifiers train (cpu, cuda)")
+    ap.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only train/resume the GAN, generate and write the classical images (no report)",
+    )
+    ap.add_argument(
+        "--reuse-prepared",
+        action="store_true",
+        help="report on what --prepare left, without touching the GAN, its samples or the classical images",
+    )
+    ap.add_argument(
+        "--study-seeds",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="study protocol, after --prepare: run only these seeds' arms into the report's study cache "
+        "(no report); one process per seed runs a study in parallel, the plain command then reads them",
+    )
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+    if args.prepare:
+        for name in args.datasets:
+            print(name, prepare(name, args.steps_mnist if name == "mnist" else args.steps_cifar, args.truncation))
+        return
     study = None
     if args.protocol == "study":
-        study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None)
+        epochs = args.epochs
+        study = Protocol(epochs=epochs, budget=args.budget * 60 if args.budget else None)
+    opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device}
+    if args.study_seeds:
+        if study is None:
+            sys.exit("--study-seeds needs --protocol study")
+        for name in args.datasets:
+            spec = SETS[name]
+            so = StudyOptions(replace(study, epochs=epochs_for(name, args.epochs)), spec["flip"], arms=opts["arms"],
+                              shares=opts["shares"], device=args.device)  # fmt: skip
+            study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
+                       size=spec["size"], seeds=args.study_seeds)  # fmt: skip
+        return
     m = machine()
     for name in args.datasets:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
-        res = run(name, steps, args.report_steps, args.truncation, study, tuple(args.arms) if args.arms else None)
+        proto = None if study is None else replace(study, epochs=epochs_for(name, args.epochs))
+        res = run(name, steps, args.report_steps, args.truncation, proto, opts, args.reuse_prepared)
         tag = f"{name}{suffix(args.truncation)}{'_study' if study else ''}"
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
@@ -165,12 +243,13 @@ def main() -> None:
         report = (reports / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
                   f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
-                  f"generation {res['generation_images_per_s']:.0f} images/s.", ""]  # fmt: skip
+                  f"generation {res['generation_images_per_s'] or 0:.0f} images/s.", ""]  # fmt: skip
         atomic_write_bytes(RESULTS / f"augment_{tag}.md", ("\n".join(header) + "\n" + report).encode())
         for grid in reports.glob("samples_*.png"):
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
-        shutil.copy2(work_dir(name) / "gan" / "samples" / f"step{steps:06d}.png", RESULTS / f"augment_{name}_grid.png")
+        if (last := work_dir(name) / "gan" / "samples" / f"step{steps:06d}.png").is_file():
+            shutil.copy2(last, RESULTS / f"augment_{name}_grid.png")
         print(report, flush=True)
 
 

@@ -48,6 +48,19 @@ def test_classical_is_reproducible_by_seed(labelled, tmp_path):
     assert len([k for k in a if k.endswith(".png")]) == 3 * 12 * 2
 
 
+def test_manifest_summarises_per_pixel_parameters(tmp_path, astronaut):
+    """A noise map is a value per pixel: listing it made a 32 px image's manifest line 64 kB (5000 images: 50 MB)."""
+    for i in range(4):
+        write_image(tmp_path / "src" / "a" / f"{i}.png", astronaut[i * 100 : i * 100 + 96, :96])
+    code = main(["augment", str(tmp_path / "src"), str(tmp_path / "out"), "--preset", "sr-degrade", "--per-image",
+                 "4", "--seed", "3", "--no-progress"])  # fmt: skip
+    assert code == 0
+    lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    noise = [t for ln in lines for t in json.loads(ln).get("transforms", []) if t["transform"] == "GaussNoise"]
+    assert noise and max(len(ln) for ln in lines) < 4000
+    assert all(t["params"]["noise_map"]["array_omitted"]["shape"][:2] == [96, 96] for t in noise)
+
+
 def test_manifest_is_complete(labelled, tmp_path):
     src = tmp_path / "src"
     import shutil

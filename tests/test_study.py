@@ -131,3 +131,70 @@ def test_arms_are_chosen_by_key_and_real_always_runs():
     assert [a.key for a in some] == ["real", "filtered-0.9", "classical"]
     with pytest.raises(ConfigError, match=r"unknown arm.*filtered-0\.7"):
         default_arms(has_classical=False, keys=("filtered-0.7",))
+
+
+def test_shares_add_variants_with_their_own_keys():
+    from srgan.augment.study import default_arms
+
+    arms = default_arms(has_classical=False, thresholds=(0.5, 0.9), shares=(0.2,))
+    variants = {a.key: a for a in arms if a.tag}
+    assert sorted(variants) == ["filtered-0.9@0.2", "soft@0.2", "synthetic@0.2"]
+    assert all(a.real_fraction == pytest.approx(0.8) for a in variants.values())
+    assert variants["filtered-0.9@0.2"].threshold == 0.9 and variants["soft@0.2"].soft_labels
+    picked = default_arms(has_classical=False, shares=(0.2,), keys=("soft@0.2",))
+    assert [a.key for a in picked] == ["real", "soft@0.2"]
+    with pytest.raises(ConfigError, match="share"):
+        default_arms(has_classical=False, shares=(1.0,))
+
+
+def test_cache_resumes_a_study_and_splits_it_by_seed(sets, tmp_path, monkeypatch):
+    from srgan.augment.study import default_arms, run_study
+    from srgan.augment.study_cache import StudyCache, fingerprint
+
+    data = {"real": sets["real"], "synthetic": sets["synth"]}
+    arms = default_arms(has_classical=False, thresholds=(0.0,), keys=("filtered-0", "synthetic"))
+    cache = StudyCache(tmp_path / "cache", fingerprint(data, sets["test"], FAST))
+    # seed by seed, as parallel processes would, then the whole study from the cache alone
+    one = run_study(data, sets["test"], proto=FAST, seeds=[1], arms=arms, cache=cache)
+    zero = run_study(data, sets["test"], proto=FAST, seeds=[0], arms=arms, cache=cache)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+        f"seed{s}-{k}" for s in (0, 1) for k in ("real.json", "teacher.pt", "filtered-0.json", "synthetic.json")
+    )
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(study, "run_arm", no_training)
+    both = run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms, cache=cache)
+    for name, row in both["arms"].items():
+        assert row["runs"] == zero["arms"][name]["runs"] + one["arms"][name]["runs"]
+    # other data or another protocol: nothing is read back
+    other = StudyCache(tmp_path / "cache", fingerprint({**data, "synthetic": sets["test"]}, sets["test"], FAST))
+    assert other.load(0, arms[0]) is None and other.load_teacher(0) is None
+    longer = Protocol(epochs=3, batch=8, val_fraction=0.25)
+    assert StudyCache(tmp_path / "cache", fingerprint(data, sets["test"], longer)).load(0, arms[0]) is None
+
+
+def test_a_study_without_the_teachers_arms_runs_real_last(sets, monkeypatch):
+    from srgan.augment.study import default_arms, run_study
+
+    order: list[str] = []
+    real_run_arm = study.run_arm
+
+    def spy(arm, *args, **kwargs):
+        order.append(arm.key)
+        return real_run_arm(arm, *args, **kwargs)
+
+    monkeypatch.setattr(study, "run_arm", spy)
+    arms = default_arms(has_classical=True, keys=("classical", "synthetic"))
+    res = run_study({"real": sets["real"], "synthetic": sets["synth"], "classical": sets["synth"]}, sets["test"],
+                    proto=FAST, seeds=1, arms=arms)  # fmt: skip
+    assert order == ["synthetic", "classical", "real"] and next(iter(res["arms"])) == "real"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_study_trains_on_cuda(sets):
+    run, _, model = run_arm(Arm("real"), {"real": sets["real"]}, sets["test"], proto=FAST, seed=0, device="cuda")
+    assert run.device.startswith("cuda") and next(model.parameters()).is_cuda
+    cpu, _, _ = run_arm(Arm("real"), {"real": sets["real"]}, sets["test"], proto=FAST, seed=0)
+    assert 0 <= run.test_accuracy <= 1 and cpu.device == "cpu"

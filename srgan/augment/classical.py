@@ -107,8 +107,13 @@ def output_seed(seed: int, rel: Path, index: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+_MAX_LISTED = 64  # larger arrays (a noise map holds a value per pixel) are summarised; the seed replays them
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, np.ndarray):
+        if v.size > _MAX_LISTED:
+            return {"array_omitted": {"shape": list(v.shape), "dtype": str(v.dtype)}}
         return v.tolist()
     if isinstance(v, np.generic):
         return v.item()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from scipy import linalg
 from torch import nn
 
 from srgan.augment.study import Protocol, default_arms, run_study
+from srgan.augment.study_cache import StudyCache, fingerprint
 from srgan.data.labelled import ImageSet, load_images
 from srgan.errors import DataError
 from srgan.fsutil import atomic_write_bytes
@@ -32,7 +34,16 @@ from srgan.imageio import write_image
 from srgan.losses.perceptual import load_backbone
 from srgan.progress import Progress
 
-__all__ = ["SmallCNN", "fid", "kid", "make_report", "squeezenet_features", "train_classifier"]
+__all__ = [
+    "SmallCNN",
+    "StudyOptions",
+    "fid",
+    "kid",
+    "make_report",
+    "squeezenet_features",
+    "study_only",
+    "train_classifier",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +115,18 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor
 
 @torch.no_grad()
 def squeezenet_features(x: torch.Tensor, weights: str | Path | None = None, batch: int = 100, *,
-                        allow_download: bool = False) -> np.ndarray:  # fmt: skip
+                        allow_download: bool = False, device: str = "cpu") -> np.ndarray:  # fmt: skip
     """(N, C, S, S) in [-1, 1] -> (N, 512) float64 SqueezeNet 1.1 features (ImageNet weights)."""
-    net = load_backbone("squeezenet", weights, allow_download=allow_download)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    net = load_backbone("squeezenet", weights, allow_download=allow_download).to(device)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
     feats = []
     for i in range(0, x.shape[0], batch):
-        xb = (x[i : i + batch] + 1) / 2
+        xb = (x[i : i + batch].to(device) + 1) / 2
         if xb.shape[1] == 1:
             xb = xb.expand(-1, 3, -1, -1)
         xb = F.interpolate(xb, size=(224, 224), mode="bilinear", align_corners=False)
-        feats.append(net((xb - mean) / std).mean(dim=(2, 3)).double())
+        feats.append(net((xb - mean) / std).mean(dim=(2, 3)).double().cpu())
     return torch.cat(feats).numpy()
 
 
@@ -170,10 +181,49 @@ class ReportInputs:
     classical: Path | None = None
 
 
+@dataclass(frozen=True)
+class StudyOptions:
+    """How the downstream study runs: its protocol, the arms, and where (``device``)."""
+
+    protocol: Protocol
+    flip: bool
+    thresholds: tuple[float, ...] = (0.5, 0.9)
+    real_fraction: float = 0.5
+    arms: tuple[str, ...] | None = None
+    shares: tuple[float, ...] = ()
+    device: str = "cpu"
+
+
+def _run_study(data: dict[str, ImageSet], test: ImageSet, opts: StudyOptions, *, seeds: int | Sequence[int],
+               cache: Path, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    proto = replace(opts.protocol, flip=opts.flip)
+    chosen = default_arms("classical" in data, opts.thresholds, opts.real_fraction, opts.arms, opts.shares)
+    return run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress, device=opts.device,
+                     cache=StudyCache(cache, fingerprint(data, test, proto)))  # fmt: skip
+
+
+def study_only(inputs: ReportInputs, out: str | Path, opts: StudyOptions, *, size: int = 32,
+               seeds: int | Sequence[int] = 3, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Only the downstream study (no GAN-test, no FID), its runs kept in ``out``/study_cache.
+
+    Run it once per seed in parallel processes (``seeds=[k]``); :func:`make_report` on the same
+    ``out`` then reads those runs back instead of training them again.
+    """
+    if inputs.test is None:
+        raise DataError("the downstream study needs a test folder")
+    real = load_images(inputs.real, size)
+    data = {"real": real, "synthetic": _align(load_images(inputs.synth, size), real)}
+    if inputs.classical is not None:
+        data["classical"] = _align(load_images(inputs.classical, size), real)
+    test = _align(load_images(inputs.test, size), real)
+    return _run_study(data, test, opts, seeds=seeds, progress=progress, cache=Path(out) / "study_cache")
+
+
 def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds: int = 3, steps: int = 2000,
                 batch: int = 64, weights: str | Path | None = None, flip: bool | None = None,
                 real_fraction: float = 0.5, allow_download: bool = False, study: Protocol | None = None,
                 thresholds: tuple[float, ...] = (0.5, 0.9), arms: tuple[str, ...] | None = None,
+                shares: tuple[float, ...] = (), device: str = "cpu",
                 progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``.
 
@@ -201,8 +251,8 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
     if test is not None:  # the reference GAN-test is read against (Shmelkov et al., 2018)
         result["gan_test_classifier_real_accuracy"] = float((predict(clf, test.images) == test.labels).float().mean())
     # Feature distances.
-    fr = squeezenet_features(real.images, weights, allow_download=allow_download)
-    fs = squeezenet_features(synth.images, weights, allow_download=allow_download)
+    fr = squeezenet_features(real.images, weights, allow_download=allow_download, device=device)
+    fs = squeezenet_features(synth.images, weights, allow_download=allow_download, device=device)
     result["fid_squeezenet"] = fid(fr, fs)
     kmean, kstd = kid(fr, fs)
     result["kid_squeezenet"] = {"mean": kmean, "std": kstd}
@@ -211,9 +261,9 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
         data = {"real": real, "synthetic": synth}
         if inputs.classical is not None:
             data["classical"] = _align(load_images(inputs.classical, size), real)
-        proto = replace(study, flip=flip)
-        chosen = default_arms("classical" in data, thresholds, real_fraction, arms)
-        result["study"] = run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress)
+        opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device)
+        result["study"] = _run_study(data, test, opts,
+                                     seeds=seeds, progress=progress, cache=out_dir / "study_cache")  # fmt: skip
         result["n_test"] = int(test.images.shape[0])
         result["verdict"] = result["study"].get("verdict", "no synthetic recipe was run")
     elif test is not None:
@@ -315,14 +365,17 @@ def _study_lines(result: dict[str, Any]) -> list[str]:
         f"crops{', flips' if p['flip'] else ''}; the epoch is chosen on a {100 * p['val_fraction']:.0f} % validation "
         "split of the real training images, the test folder scores the chosen weights only. Seed k of every arm "
         "shares its split and initialisation, so differences to real-only are paired.", "",
-        "| training data | added images | validation | test accuracy | vs real only (95 % CI) | epochs chosen |",
-        "|---|---:|---:|---:|---:|---|",
+        "| training data | key | added images | validation | test accuracy | vs real only (95 % CI) | epochs chosen "
+        "| training time, all seeds |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
     ]  # fmt: skip
     for name, a in st["arms"].items():
         c = a["vs_real"]
         ci = f"{100 * c['mean']:+.2f} ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})" if name != "real" else ""
-        lines.append(f"| {name} | {a['n_added']} | {100 * a['val_mean']:.2f} % | {100 * a['test_mean']:.2f} ± "
-                     f"{100 * a['test_std']:.2f} % | {ci} | {a['epochs_chosen']} |")  # fmt: skip
+        where = ", ".join(a.get("devices", ["cpu"]))
+        lines.append(f"| {name} | {a.get('key', '')} | {a['n_added']} | {100 * a['val_mean']:.2f} % | "
+                     f"{100 * a['test_mean']:.2f} ± {100 * a['test_std']:.2f} % | {ci} | {a['epochs_chosen']} | "
+                     f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
     if "sanity" in st:
         lines += ["", f"Sanity: {st['sanity']}."]
     lines += ["", f"Verdict: {st.get('verdict', 'no synthetic recipe was run')}."]

@@ -23,18 +23,22 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import stats
 
 from srgan.archs.classifier import ResNet20
+from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
 from srgan.progress import Progress, report
+
+if TYPE_CHECKING:
+    from srgan.augment.study_cache import StudyCache
 
 __all__ = [
     "Arm",
@@ -45,6 +49,7 @@ __all__ = [
     "run_arm",
     "run_study",
     "split_validation",
+    "summarize",
     "train",
     "train_teacher",
 ]
@@ -77,19 +82,29 @@ class Arm:
     threshold: float | None = None  # keep synthetic images the real classifier labels right at >= this
     soft_labels: bool = False  # synthetic targets: the real classifier's probabilities
     pretrain: bool = False  # epochs on the added sets first, then the real-only schedule
+    tag: str = ""  # appended to the key, e.g. "@0.2" for a variant with another synthetic share
 
     @property
     def key(self) -> str:
-        """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo."""
+        """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo.
+
+        Variants with another share of added images per batch carry it: ``soft@0.2``.
+        """
         if not self.extra:
             return "real"
         if "classical" in self.extra:
-            return "combo" if "synthetic" in self.extra else "classical"
-        if self.pretrain:
-            return "pretrain"
-        if self.soft_labels:
-            return "soft"
-        return "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
+            base = "combo" if "synthetic" in self.extra else "classical"
+        elif self.pretrain:
+            base = "pretrain"
+        elif self.soft_labels:
+            base = "soft"
+        else:
+            base = "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
+        return base + self.tag
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.threshold is not None or self.soft_labels
 
 
 @dataclass
@@ -99,6 +114,7 @@ class Run:
     epoch: int  # the epoch chosen on validation
     epochs_run: int
     seconds: float
+    device: str = "cpu"
 
 
 @dataclass
@@ -124,26 +140,34 @@ def split_validation(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
+def _to(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """A small CPU tensor onto ``dev`` without making the host wait for the GPU."""
+    return t.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else t
+
+
 def _augment(x: torch.Tensor, flip: bool, gen: torch.Generator) -> torch.Tensor:
     """4-px padded random crop (per image) and random horizontal flips: the standard CIFAR recipe."""
     n, _, h, w = x.shape
+    dev = x.device
     padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
-    dy = torch.randint(0, 9, (n,), generator=gen)
-    dx = torch.randint(0, 9, (n,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, x.shape[1], h, w + 8)
+    dy = _to(torch.randint(0, 9, (n,), generator=gen), dev)  # from the CPU generator: the same on any device
+    dx = _to(torch.randint(0, 9, (n,), generator=gen), dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None].expand(n, x.shape[1], h, w + 8)
     out = padded.gather(2, rows)
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, x.shape[1], h, w)
+    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])[:, None, None, :].expand(n, x.shape[1], h, w)
     out = out.gather(3, cols)
     if flip:
-        mirror = torch.rand(n, generator=gen) < 0.5
+        mirror = _to(torch.rand(n, generator=gen) < 0.5, dev)
         out = torch.where(mirror[:, None, None, None], out.flip(3), out)
     return out
 
 
 @torch.no_grad()
 def _probs(model: torch.nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """Class probabilities on the CPU, computed where the model lives."""
     model.eval()
-    return torch.cat([F.softmax(model(x[i : i + batch]), 1) for i in range(0, x.shape[0], batch)])
+    dev = next(model.parameters()).device
+    return torch.cat([F.softmax(model(x[i : i + batch].to(dev)), 1).cpu() for i in range(0, x.shape[0], batch)])
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -153,16 +177,22 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], *, num_classes: int,
           proto: Protocol, seed: int, added: tuple[torch.Tensor, torch.Tensor] | None = None,
           real_fraction: float = 0.5, epochs: int | None = None, init: dict[str, Any] | None = None,
-          progress: Progress | None = None) -> tuple[torch.nn.Module, Run]:  # fmt: skip
+          progress: Progress | None = None,
+          device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Run]:  # fmt: skip
     """Train a ResNet-20; keep the weights of the epoch with the best validation accuracy.
 
     An epoch is one pass over the real images. With ``added`` (images and hard labels ``(N,)`` or
     soft targets ``(N, K)``), every batch holds ``real_fraction`` real images and the rest added ones.
+    On ``device`` (e.g. ``"cuda"``) the training images live there; the batch order and augmentation
+    come from the same seeded CPU generator as on the CPU, so only the arithmetic differs.
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    x, y = real
-    model = ResNet20(channels=x.shape[1], num_classes=num_classes)
+    dev = torch.device(device)
+    x, y = real[0].to(dev), real[1].to(dev)
+    if added is not None:
+        added = (added[0].to(dev), added[1].to(dev))
+    model = ResNet20(channels=x.shape[1], num_classes=num_classes).to(dev)
     if init is not None:
         model.load_state_dict(init)
     n_epochs = epochs or proto.epochs
@@ -176,12 +206,12 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     epoch = 0
     for epoch in range(1, n_epochs + 1):
         model.train()
-        order = torch.randperm(x.shape[0], generator=gen)
+        order = _to(torch.randperm(x.shape[0], generator=gen), dev)
         for s in range(steps_per_epoch):
             idx = order[(s * n_real) % x.shape[0] :][:n_real]
             xb, tb = x[idx], F.one_hot(y[idx], num_classes).float()
             if added is not None and n_real < proto.batch:
-                jdx = torch.randint(0, added[0].shape[0], (proto.batch - n_real,), generator=gen)
+                jdx = _to(torch.randint(0, added[0].shape[0], (proto.batch - n_real,), generator=gen), dev)
                 extra_t = added[1][jdx]
                 extra_t = extra_t if extra_t.ndim == 2 else F.one_hot(extra_t, num_classes).float()
                 xb, tb = torch.cat([xb, added[0][jdx]]), torch.cat([tb, extra_t])
@@ -198,7 +228,13 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
             log.info("budget reached after %d of %d epochs", epoch, n_epochs)
             break
     model.load_state_dict(best[2])
-    return model.eval(), Run(best[0], float("nan"), best[1], epoch, time.perf_counter() - t0)
+    return model.eval(), Run(best[0], float("nan"), best[1], epoch, time.perf_counter() - t0, str(dev))
+
+
+def _classifier(real: ImageSet, state: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
+    model = ResNet20(channels=real.images.shape[1], num_classes=len(real.classes))
+    model.load_state_dict(state)
+    return model.to(device).eval()
 
 
 def filter_by_confidence(teacher: torch.nn.Module, synth: tuple[torch.Tensor, torch.Tensor],
@@ -210,7 +246,8 @@ def filter_by_confidence(teacher: torch.nn.Module, synth: tuple[torch.Tensor, to
 
 
 def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seed: int,
-            teacher: torch.nn.Module | None = None) -> tuple[Run, int, torch.nn.Module]:  # fmt: skip
+            teacher: torch.nn.Module | None = None,
+            device: str | torch.device = "cpu") -> tuple[Run, int, torch.nn.Module]:  # fmt: skip
     """One seed of one arm: the run (test accuracy at the validation-chosen epoch), the images added, the model.
 
     ``teacher`` (a classifier trained on the real images with this seed's split) is needed by the
@@ -241,32 +278,24 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     if added is not None and n_added == 0:
         raise ConfigError(f"arm {arm.name}: nothing left to add (is the filter threshold too high?)")
     if arm.pretrain and added is not None:
-        pre, _ = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed)
-        model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, init=pre.state_dict())
+        pre, _ = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed,
+                       device=device)  # fmt: skip
+        model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, init=pre.state_dict(),
+                           device=device)  # fmt: skip
     else:
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
-                           real_fraction=arm.real_fraction)  # fmt: skip
+                           real_fraction=arm.real_fraction, device=device)  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
     return run, n_added, model
 
 
-def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    """Paired difference (other - baseline) over seeds: mean, std and a 95 % t confidence interval."""
-    d = other - baseline
-    n = len(d)
-    mean = float(d.mean())
-    if n < 2:
-        return {"mean": mean, "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": n}
-    sd = float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
-
-
 def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
-                 keys: tuple[str, ...] | None = None) -> list[Arm]:  # fmt: skip
+                 keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = ()) -> list[Arm]:  # fmt: skip
     """Real first (it is every seed's teacher), then each synthetic recipe, then classical and the combination.
 
-    ``keys``: keep only these arms (see :attr:`Arm.key`); real is always kept.
+    ``shares``: also run the plain, the most strictly filtered and the soft-label recipes with these
+    shares of synthetic images per batch (keys ``synthetic@0.2``, ...). ``keys``: keep only these
+    arms (see :attr:`Arm.key`); real is always kept.
     """
     arms = [Arm("real"), Arm("real + synthetic", ("synthetic",), real_fraction)]
     arms += [
@@ -274,6 +303,16 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     ]
     arms += [Arm("real + synthetic, soft labels", ("synthetic",), real_fraction, soft_labels=True),
              Arm("synthetic pre-training, then real", ("synthetic",), pretrain=True)]  # fmt: skip
+    for share in shares:
+        if not 0 < share < 1:
+            raise ConfigError(f"a synthetic share must be between 0 and 1, got {share:g}")
+        rf, tag, pct = 1 - share, f"@{share:g}", f"{100 * share:.0f} % of each batch"
+        t = max(thresholds) if thresholds else None
+        arms += [Arm(f"real + synthetic, {pct}", ("synthetic",), rf, tag=tag),
+                 Arm(f"real + synthetic, soft labels, {pct}", ("synthetic",), rf, soft_labels=True,
+                     tag=tag)]  # fmt: skip
+        if t is not None:
+            arms.append(Arm(f"real + synthetic, filtered at {t:g}, {pct}", ("synthetic",), rf, threshold=t, tag=tag))
     if has_classical:
         arms += [Arm("real + classical", ("classical",), real_fraction),
                  Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
@@ -286,53 +325,50 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     return arms
 
 
-def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seeds: int, arms: list[Arm],
-              progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
-    """Every arm over ``seeds`` seeds; the synthetic recipe that wins is chosen on validation, never on test."""
-    if arms[0].extra:
-        raise ConfigError("the first arm must be real-only: it trains each seed's teacher")
-    results = {a.name: ArmResult(a) for a in arms}
+def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seeds: int | Sequence[int],
+              arms: list[Arm], progress: Progress | None = None, device: str | torch.device = "cpu",
+              cache: StudyCache | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every arm over ``seeds`` (a count or the seeds themselves); the winning synthetic recipe is chosen on
+    validation, never on test.
+
+    The real-only arm is the baseline of every paired difference and each seed's teacher (for the
+    filtered and soft-label arms). With ``cache``, finished runs are read back instead of rerun and new
+    ones are written as they finish, so an interrupted study resumes and seeds can run in parallel.
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    real_arm = next((a for a in arms if not a.extra), None)
+    if real_arm is None:
+        raise ConfigError("the study needs the real-only arm: it is the baseline and each seed's teacher")
+    rest = [a for a in arms if a is not real_arm]
+    results = {a.name: ArmResult(a) for a in [real_arm, *rest]}
+    # real first when an arm needs its teacher, else last (a parallel process may have cached it by then)
+    arms = [real_arm, *rest] if any(a.needs_teacher for a in rest) else [*rest, real_arm]
     tick = report(progress)
-    for seed in range(seeds):
-        teacher = None
+    total = len(seed_list) * len(arms)
+    for si, seed in enumerate(seed_list):
+        teacher: torch.nn.Module | None = None
         for i, arm in enumerate(arms):
-            tick(seed * len(arms) + i, seeds * len(arms), arm=arm.name, seed=seed)
-            run, n_added, model = run_arm(arm, data, test, proto=proto, seed=seed, teacher=teacher)
-            if i == 0:
-                teacher = model
+            tick(si * len(arms) + i, total, arm=arm.name, seed=seed)
+            cached = cache.load(seed, arm) if cache is not None else None
+            if cached is not None and arm is real_arm and cache is not None:
+                state = cache.load_teacher(seed)  # without it the real run is redone, to get the teacher
+                cached, teacher = (None, None) if state is None else (cached, _classifier(data["real"], state, device))
+            if cached is not None:
+                run, n_added = cached
+            else:
+                run, n_added, model = run_arm(arm, data, test, proto=proto, seed=seed, teacher=teacher, device=device)
+                if arm is real_arm:
+                    teacher = model
+                if cache is not None:
+                    if arm is real_arm:
+                        cache.save_teacher(seed, model)
+                    cache.save(seed, arm, run, n_added)
             results[arm.name].runs.append(run)
             results[arm.name].n_extra = n_added
-            log.info("study seed %d %s: val %.4f test %.4f (epoch %d)", seed, arm.name, run.val_accuracy,
-                     run.test_accuracy, run.epoch)  # fmt: skip
-    tick(seeds * len(arms), seeds * len(arms))
-    base = results[arms[0].name].test()
-    table: dict[str, Any] = {}
-    for name, r in results.items():
-        val, test_acc = np.array([x.val_accuracy for x in r.runs]), r.test()
-        table[name] = {
-            "test_mean": float(test_acc.mean()), "test_std": float(test_acc.std(ddof=1)) if seeds > 1 else 0.0,
-            "val_mean": float(val.mean()), "vs_real": compare(base, test_acc), "n_added": r.n_extra,
-            "epochs_chosen": [x.epoch for x in r.runs], "epochs_run": [x.epochs_run for x in r.runs],
-            "seconds": float(sum(x.seconds for x in r.runs)), "runs": test_acc.tolist(),
-        }  # fmt: skip
-    synthetic = [a.name for a in arms if "synthetic" in a.extra and "classical" not in a.extra]
-    chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
-    out: dict[str, Any] = {"arms": table, "seeds": seeds, "protocol": proto.__dict__, "chosen_on_validation": chosen}
-    classical = "real + classical"
-    if classical in table:
-        gain = table[classical]["vs_real"]["mean"]
-        out["sanity"] = (
-            "ok: classical augmentation beats real-only" if gain > 0 else
-            "flag: classical augmentation does not beat real-only; on CIFAR-like data that means the classifier "
-            "is underfit or the budget too small, so read the synthetic rows with care"
-        )  # fmt: skip
-    if chosen is not None:
-        c = table[chosen]["vs_real"]
-        helped = c["ci_low"] > 0 if not math.isnan(c["ci_low"]) else c["mean"] > 0
-        out["verdict"] = (f"{chosen} (chosen on validation) changes test accuracy by {100 * c['mean']:+.2f} points "
-                          f"(95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f}): "
-                          + ("synthetic data helps" if helped else "no gain shown from synthetic data"))  # fmt: skip
-    return out
+            log.info("study seed %d %s: val %.4f test %.4f (epoch %d)%s", seed, arm.name, run.val_accuracy,
+                     run.test_accuracy, run.epoch, " (cached)" if cached else "")  # fmt: skip
+    tick(total, total)
+    return summarize(results, real_arm, proto, len(seed_list))
 
 
 def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0) -> torch.nn.Module:

@@ -145,6 +145,10 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--arms", nargs="+", metavar="ARM",
                      help="study: run only these arms besides real: synthetic, filtered-T (one per --thresholds "
                      "value), soft, pretrain, classical, combo (default: all)")  # fmt: skip
+    rep.add_argument("--shares", type=float, nargs="+", default=[], metavar="S",
+                     help="study: also run the plain, filtered and soft-label recipes with synthetic share S of each "
+                     "batch (arm keys synthetic@S, ...)")  # fmt: skip
+    rep.add_argument("--device", default="auto", help="study: where the classifiers train: auto, cpu, cuda, cuda:N")
     rep.add_argument("--steps", type=int, default=2000, help="quick: classifier optimisation steps per run")
     rep.add_argument("--no-flip", action="store_true", help="classifiers never see mirrored images")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar (it only shows on a terminal)")
@@ -257,6 +261,7 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--real-fraction must be in (0, 1], got {args.real_fraction}")
     weights = _backbone(args)
     from srgan.augment.study import Protocol
+    from srgan.device import resolve_device
 
     study = None
     if args.protocol == "study":
@@ -264,7 +269,8 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
     res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
                       flip=False if args.no_flip else None, real_fraction=args.real_fraction, weights=weights,
                       allow_download=args.allow_download, study=study, thresholds=tuple(args.thresholds),
-                      arms=tuple(args.arms) if args.arms else None,
+                      arms=tuple(args.arms) if args.arms else None, shares=tuple(args.shares),
+                      device=str(resolve_device(args.device)),
                       progress=Bar("study", "run", enabled=not args.no_progress))  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
     return 0

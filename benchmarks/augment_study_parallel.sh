@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The augment study (benchmarks/augment_bench.py --protocol study) with its seeds and arms split over
+# parallel processes, for a machine with a GPU (or many cores); the report is then written by the
+# plain command, which reads every finished run back from the study cache.
+#
+#   python benchmarks/augment_bench.py --datasets cifar mnist --prepare   # GAN, samples, classical images
+#   bash benchmarks/augment_study_parallel.sh cuda 60 cifar mnist         # DEVICE EPOCHS DATASET...
+#
+# Per dataset and seed, three processes: the teacher's arms (real first, then soft labels, filtered at
+# 0.9, the combination), the other teacher arms once real is cached (filtered at 0.5 and the 20 % share
+# variants), and the arms that need no teacher (classical, plain synthetic, pre-training, 20 % share).
+# STUDY_TIMEOUT (seconds, default none) stops the shards; whatever finished stays in the cache, and the
+# report is then left to a later run of the same command. Logs: runs/augment_bench/logs/.
+set -u
+device=${1:?usage: augment_study_parallel.sh DEVICE EPOCHS DATASET...}
+epochs=${2:?usage: augment_study_parallel.sh DEVICE EPOCHS DATASET...}
+shift 2
+cd "$(dirname "$0")/.." || exit 1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+common=(--protocol study --epochs "$epochs" --device "$device" --shares 0.2)
+logs=runs/augment_bench/logs
+mkdir -p "$logs"
+limit=()
+[ -n "${STUDY_TIMEOUT:-}" ] && limit=(timeout "$STUDY_TIMEOUT")
+shard() {  # DATASET SEED NAME ARMS...
+    local ds=$1 seed=$2 name=$3
+    shift 3
+    "${limit[@]}" python benchmarks/augment_bench.py --datasets "$ds" "${common[@]}" --study-seeds "$seed" \
+        --arms "$@" >"$logs/$ds-seed$seed-$name.log" 2>&1
+}
+pids=()
+for ds in "$@"; do
+    cache=runs/augment_bench/$ds/report_study/study_cache
+    for seed in 0 1 2; do
+        shard "$ds" "$seed" teacher soft filtered-0.9 combo &
+        first=$!
+        pids+=("$first")
+        (
+            while [ ! -f "$cache/seed$seed-real.json" ] && kill -0 "$first" 2>/dev/null; do sleep 5; done
+            shard "$ds" "$seed" more filtered-0.5 soft@0.2 filtered-0.9@0.2
+        ) &
+        pids+=($!)
+        shard "$ds" "$seed" plain classical synthetic pretrain synthetic@0.2 &
+        pids+=($!)
+    done
+done
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+echo "study shards done ($failed stopped or failed; logs in $logs)"
+[ "$failed" -eq 0 ] || exit 1
+for ds in "$@"; do
+    python benchmarks/augment_bench.py --datasets "$ds" "${common[@]}" --reuse-prepared >"$logs/$ds-report.log" 2>&1 &
+done
+wait
+tail -n 30 "$logs"/*-report.log

@@ -1,0 +1,86 @@
+"""Finished runs of the downstream study, kept on disk so a study resumes and can be split by seed.
+
+One JSON file per (seed, arm) and one teacher state per seed. A file is used only when it was
+made from the same data (a digest of every image and label), the same protocol and the same arm
+definition; anything else is recomputed, never mixed in. Writes are atomic, so several processes
+(one seed each, say) can share a folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from srgan.augment.study import Arm, Protocol, Run
+from srgan.data.labelled import ImageSet
+from srgan.fsutil import atomic_write_bytes
+
+__all__ = ["StudyCache", "fingerprint"]
+
+
+def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol) -> str:
+    """A digest of every image and label the study sees and of its protocol (the budget aside)."""
+    h = hashlib.sha256()
+    for name in sorted(data):
+        s = data[name]
+        h.update(name.encode())
+        h.update(s.images.contiguous().numpy().tobytes())
+        h.update(s.labels.contiguous().numpy().tobytes())
+    h.update(test.images.contiguous().numpy().tobytes())
+    h.update(test.labels.contiguous().numpy().tobytes())
+    p = {k: v for k, v in dataclasses.asdict(proto).items() if k != "budget"}
+    h.update(json.dumps(p, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _arm_spec(arm: Arm) -> dict[str, Any]:
+    spec = dataclasses.asdict(arm)
+    spec.pop("name")
+    spec["extra"] = list(spec["extra"])
+    return spec
+
+
+class StudyCache:
+    """Runs and teachers of one study (``digest`` from :func:`fingerprint`) in ``folder``."""
+
+    def __init__(self, folder: str | Path, digest: str) -> None:
+        self.folder = Path(folder)
+        self.digest = digest
+
+    def _run_path(self, seed: int, arm: Arm) -> Path:
+        return self.folder / f"seed{seed}-{arm.key}.json"
+
+    def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
+        path = self._run_path(seed, arm)
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if rec.get("digest") != self.digest or rec.get("arm") != _arm_spec(arm):
+            return None
+        return Run(**rec["run"]), int(rec["n_added"])
+
+    def save(self, seed: int, arm: Arm, run: Run, n_added: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rec = {"digest": self.digest, "arm": _arm_spec(arm), "run": dataclasses.asdict(run), "n_added": n_added}
+        atomic_write_bytes(self._run_path(seed, arm), json.dumps(rec, indent=1).encode())
+
+    def load_teacher(self, seed: int) -> dict[str, torch.Tensor] | None:
+        path = self.folder / f"seed{seed}-teacher.pt"
+        try:
+            rec = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError):
+            return None
+        return rec["state"] if rec.get("digest") == self.digest else None
+
+    def save_teacher(self, seed: int, model: torch.nn.Module) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save({"digest": self.digest, "state": {k: v.cpu() for k, v in model.state_dict().items()}}, buf)
+        atomic_write_bytes(self.folder / f"seed{seed}-teacher.pt", buf.getvalue())
