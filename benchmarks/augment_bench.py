@@ -155,6 +155,12 @@ def prepared(name: str, steps: int, truncation: float | None) -> dict[str, objec
             "generation_images_per_s": None}  # fmt: skip
 
 
+def gan_cost(res: dict[str, Any]) -> str:
+    per_1k, rate = res.get("gan_seconds_per_1k_steps"), res.get("generation_images_per_s")
+    train = f"{per_1k:.0f} s per 1k steps" if per_1k else "training time not recorded with this checkpoint"
+    return train + (f"; generation {rate:.0f} images/s" if rate else "; samples and classical images from --prepare")
+
+
 def inputs_of(name: str, truncation: float | None) -> ReportInputs:
     work = work_dir(name)
     return ReportInputs(work / "train", work / f"synth{suffix(truncation)}",
@@ -242,8 +248,7 @@ def main() -> None:
         reports = report_dir(name, args.truncation, study is not None)
         report = (reports / "report.md").read_text().replace(f"{REPO}/", "")
         header = [f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
-                  f"GAN: {res['gan_steps']} steps, {res['gan_seconds_per_1k_steps'] or 0:.0f} s per 1k steps; "
-                  f"generation {res['generation_images_per_s'] or 0:.0f} images/s.", ""]  # fmt: skip
+                  f"GAN: {res['gan_steps']} steps, {gan_cost(res)}.", ""]  # fmt: skip
         atomic_write_bytes(RESULTS / f"augment_{tag}.md", ("\n".join(header) + "\n" + report).encode())
         for grid in reports.glob("samples_*.png"):
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
