@@ -36,7 +36,7 @@ for ds in "$@"; do
         first=$!
         pids+=("$first")
         (
-            while [ ! -f "$cache/seed$seed-real.json" ] && kill -0 "$first" 2>/dev/null; do sleep 5; done
+            while ! compgen -G "$cache/*-seed$seed-real.json" >/dev/null && kill -0 "$first" 2>/dev/null; do sleep 5; done
             shard "$ds" "$seed" more filtered-0.5 soft@0.2 filtered-0.9@0.2
         ) &
         pids+=($!)

@@ -158,8 +158,8 @@ def test_cache_resumes_a_study_and_splits_it_by_seed(sets, tmp_path, monkeypatch
     one = run_study(data, sets["test"], proto=FAST, seeds=[1], arms=arms, cache=cache)
     zero = run_study(data, sets["test"], proto=FAST, seeds=[0], arms=arms, cache=cache)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
-        f"seed{s}-{k}" for s in (0, 1) for k in ("real.json", "teacher.pt", "filtered-0.json", "synthetic.json")
-    )
+        f"{cache.digest[:10]}-seed{s}-{k}" for s in (0, 1)
+        for k in ("real.json", "teacher.pt", "filtered-0.json", "synthetic.json"))  # fmt: skip
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached run was trained again")

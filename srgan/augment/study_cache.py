@@ -1,6 +1,7 @@
 """Finished runs of the downstream study, kept on disk so a study resumes and can be split by seed.
 
-One JSON file per (seed, arm) and one teacher state per seed. A file is used only when it was
+One JSON file per (seed, arm) and one teacher state per seed, named after the study's digest (so
+studies with other data or protocols keep their own files beside). A file is used only when it was
 made from the same data (a digest of every image and label), the same protocol and the same arm
 definition; anything else is recomputed, never mixed in. Writes are atomic, so several processes
 (one seed each, say) can share a folder.
@@ -54,7 +55,7 @@ class StudyCache:
         self.digest = digest
 
     def _run_path(self, seed: int, arm: Arm) -> Path:
-        return self.folder / f"seed{seed}-{arm.key}.json"
+        return self.folder / f"{self.digest[:10]}-seed{seed}-{arm.key}.json"
 
     def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
         path = self._run_path(seed, arm)
@@ -72,7 +73,7 @@ class StudyCache:
         atomic_write_bytes(self._run_path(seed, arm), json.dumps(rec, indent=1).encode())
 
     def load_teacher(self, seed: int) -> dict[str, torch.Tensor] | None:
-        path = self.folder / f"seed{seed}-teacher.pt"
+        path = self.folder / f"{self.digest[:10]}-seed{seed}-teacher.pt"
         try:
             rec = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, ValueError):
@@ -83,4 +84,4 @@ class StudyCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         torch.save({"digest": self.digest, "state": {k: v.cpu() for k, v in model.state_dict().items()}}, buf)
-        atomic_write_bytes(self.folder / f"seed{seed}-teacher.pt", buf.getvalue())
+        atomic_write_bytes(self.folder / f"{self.digest[:10]}-seed{seed}-teacher.pt", buf.getvalue())
