@@ -50,6 +50,7 @@ SETS = {
         "width": 32,
         "flip": False,  # mirrored digits are other symbols
         "epoch_factor": 2,
+        "selection": "accuracy+loss",  # its 50 validation images reach 100 % early: ties are the rule
     },
     "cifar": {
         "folder": "CIFAR10-small",
@@ -60,6 +61,7 @@ SETS = {
         "width": 32,
         "flip": True,
         "epoch_factor": 1,
+        "selection": "accuracy",  # measured with the first-best rule (500 validation images rarely tie)
     },
 }
 
@@ -74,6 +76,11 @@ def subset(src: Path, dst: Path, per_class: int, seed: int = 0) -> None:
         for f in rng.sample(files, per_class):
             (dst / cls.name).mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dst / cls.name / f.name)
+
+
+def protocol_for(name: str, study: Protocol) -> Protocol:
+    """The study protocol as run on a dataset: its epochs (see :func:`epochs_for`) and epoch selection rule."""
+    return replace(study, epochs=epochs_for(name, study.epochs), selection=SETS[name]["selection"])
 
 
 def epochs_for(name: str, epochs: int) -> int:
@@ -231,7 +238,7 @@ def main() -> None:
             sys.exit("--study-seeds needs --protocol study")
         for name in args.datasets:
             spec = SETS[name]
-            so = StudyOptions(replace(study, epochs=epochs_for(name, args.epochs)), spec["flip"], arms=opts["arms"],
+            so = StudyOptions(protocol_for(name, study), spec["flip"], arms=opts["arms"],
                               shares=opts["shares"], device=args.device)  # fmt: skip
             study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
                        size=spec["size"], seeds=args.study_seeds)  # fmt: skip
@@ -239,7 +246,7 @@ def main() -> None:
     m = machine()
     for name in args.datasets:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
-        proto = None if study is None else replace(study, epochs=epochs_for(name, args.epochs))
+        proto = None if study is None else protocol_for(name, study)
         res = run(name, steps, args.report_steps, args.truncation, proto, opts, args.reuse_prepared)
         tag = f"{name}{suffix(args.truncation)}{'_study' if study else ''}"
         res.update(command=command_line(), machine=m)

@@ -41,13 +41,18 @@ def test_validation_split_is_stratified_disjoint_and_seeded(sets):
 
 def test_the_test_folder_is_scored_once_and_never_used_to_choose(sets, monkeypatch):
     seen: list[int] = []
-    real_accuracy = study.accuracy
+    real_accuracy, real_scores = study.accuracy, study.validation_scores
 
     def spy(model, x, y):
         seen.append(x.data_ptr())
         return real_accuracy(model, x, y)
 
+    def spy_scores(model, x, y):
+        seen.append(x.data_ptr())
+        return real_scores(model, x, y)
+
     monkeypatch.setattr(study, "accuracy", spy)
+    monkeypatch.setattr(study, "validation_scores", spy_scores)
     data = {"real": sets["real"]}
     run, _, _ = run_arm(Arm("real"), data, sets["test"], proto=FAST, seed=0)
     test_ptr = sets["test"].images.data_ptr()
@@ -198,3 +203,16 @@ def test_study_trains_on_cuda(sets):
     assert run.device.startswith("cuda") and next(model.parameters()).is_cuda
     cpu, _, _ = run_arm(Arm("real"), {"real": sets["real"]}, sets["test"], proto=FAST, seed=0)
     assert 0 <= run.test_accuracy <= 1 and cpu.device == "cpu"
+
+
+@pytest.mark.parametrize(("selection", "epoch"), [("accuracy", 1), ("accuracy+loss", 2)])
+def test_ties_in_validation_accuracy_are_broken_by_loss(sets, monkeypatch, selection, epoch):
+    """A 50-image validation split reaches 100 % early; the first such epoch is not the best one."""
+    scripted = iter([(1.0, 0.5), (1.0, 0.2), (0.9, 0.1)])
+    monkeypatch.setattr(study, "validation_scores", lambda model, x, y: next(scripted))
+    proto = Protocol(epochs=3, batch=8, val_fraction=0.25, selection=selection)
+    real = sets["real"]
+    _, run = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=proto, seed=0)
+    assert run.epoch == epoch and run.val_accuracy == 1.0
+    with pytest.raises(ConfigError, match="selection"):
+        Protocol(selection="loss")
