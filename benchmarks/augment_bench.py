@@ -93,6 +93,12 @@ def suffix(truncation: float | None) -> str:
     return "" if truncation is None else f"_t{truncation:g}"
 
 
+def cache_dir(name: str) -> Path:
+    """The study's finished runs (one JSON per seed and arm, each seed's teacher), kept with the results so the
+    report can be rewritten, or a study resumed, without training them again."""
+    return RESULTS / "augment_study_cache" / name
+
+
 def work_dir(name: str) -> Path:
     return REPO / "runs" / "augment_bench" / name
 
@@ -181,7 +187,7 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None,
     res = prepare(name, steps, truncation) if not reuse else prepared(name, steps, truncation)
     res.update(make_report(inputs_of(name, truncation), report_dir(name, truncation, study is not None),
                            size=spec["size"], steps=report_steps, flip=spec["flip"], study=study,
-                           **(opts or {})))  # fmt: skip
+                           study_cache=str(cache_dir(name)), **(opts or {})))  # fmt: skip
     res["truncation"] = truncation
     res["torch_threads"] = torch.get_num_threads()
     return res
@@ -239,7 +245,7 @@ def main() -> None:
         for name in args.datasets:
             spec = SETS[name]
             so = StudyOptions(protocol_for(name, study), spec["flip"], arms=opts["arms"],
-                              shares=opts["shares"], device=args.device)  # fmt: skip
+                              shares=opts["shares"], device=args.device, cache=str(cache_dir(name)))  # fmt: skip
             study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
                        size=spec["size"], seeds=args.study_seeds)  # fmt: skip
         return

@@ -30,7 +30,7 @@ shard() {  # DATASET SEED NAME ARMS...
 }
 pids=()
 for ds in "$@"; do
-    cache=runs/augment_bench/$ds/report_study/study_cache
+    cache=benchmarks/results/augment_study_cache/$ds
     for seed in 0 1 2; do
         shard "$ds" "$seed" teacher soft filtered-0.9 combo &
         first=$!

@@ -192,19 +192,21 @@ class StudyOptions:
     arms: tuple[str, ...] | None = None
     shares: tuple[float, ...] = ()
     device: str = "cpu"
+    cache: str | None = None  # where finished runs are kept (default: the report folder's study_cache)
 
 
 def _run_study(data: dict[str, ImageSet], test: ImageSet, opts: StudyOptions, *, seeds: int | Sequence[int],
                cache: Path, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     proto = replace(opts.protocol, flip=opts.flip)
     chosen = default_arms("classical" in data, opts.thresholds, opts.real_fraction, opts.arms, opts.shares)
+    folder = Path(opts.cache) if opts.cache else cache
     return run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress, device=opts.device,
-                     cache=StudyCache(cache, fingerprint(data, test, proto)))  # fmt: skip
+                     cache=StudyCache(folder, fingerprint(data, test, proto)))  # fmt: skip
 
 
 def study_only(inputs: ReportInputs, out: str | Path, opts: StudyOptions, *, size: int = 32,
                seeds: int | Sequence[int] = 3, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
-    """Only the downstream study (no GAN-test, no FID), its runs kept in ``out``/study_cache.
+    """Only the downstream study (no GAN-test, no FID), its runs kept in ``opts.cache`` or ``out``/study_cache.
 
     Run it once per seed in parallel processes (``seeds=[k]``); :func:`make_report` on the same
     ``out`` then reads those runs back instead of training them again.
@@ -223,7 +225,7 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
                 batch: int = 64, weights: str | Path | None = None, flip: bool | None = None,
                 real_fraction: float = 0.5, allow_download: bool = False, study: Protocol | None = None,
                 thresholds: tuple[float, ...] = (0.5, 0.9), arms: tuple[str, ...] | None = None,
-                shares: tuple[float, ...] = (), device: str = "cpu",
+                shares: tuple[float, ...] = (), device: str = "cpu", study_cache: str | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``.
 
@@ -261,7 +263,7 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
         data = {"real": real, "synthetic": synth}
         if inputs.classical is not None:
             data["classical"] = _align(load_images(inputs.classical, size), real)
-        opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device)
+        opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device, study_cache)
         result["study"] = _run_study(data, test, opts,
                                      seeds=seeds, progress=progress, cache=out_dir / "study_cache")  # fmt: skip
         result["n_test"] = int(test.images.shape[0])

@@ -44,7 +44,9 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
     out: dict[str, Any] = {"arms": table, "seeds": seeds, "protocol": proto.__dict__, "chosen_on_validation": chosen}
     classical = next((n for n, r in results.items() if r.arm.key == "classical"), None)
-    if classical is not None:
+    if classical is None:
+        out["sanity"] = "not checked: the classical arm was not run, so nothing shows the classifier is not underfit"
+    else:
         gain = table[classical]["vs_real"]["mean"]
         out["sanity"] = (
             "ok: classical augmentation beats real-only" if gain > 0 else
