@@ -59,6 +59,7 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
         out["verdict"] = (f"{chosen} (chosen on validation) changes test accuracy by {100 * c['mean']:+.2f} points "
                           f"(95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f}): "
                           + ("synthetic data helps" if helped else "no gain shown from synthetic data"))  # fmt: skip
-        if not out.get("sanity", "").startswith("ok"):
-            out["verdict"] += " (provisional: the sanity check did not pass)"
+        if not out["sanity"].startswith("ok"):
+            why = "was not run" if out["sanity"].startswith("not checked") else "failed"
+            out["verdict"] += f" (provisional: the sanity check {why})"
     return out
