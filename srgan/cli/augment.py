@@ -145,7 +145,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--arms", nargs="+", metavar="ARM",
                      help="study: run only these arms besides real: synthetic, filtered-T (one per --thresholds "
                      "value), soft, pretrain, classical, combo (default: all)")  # fmt: skip
-    rep.add_argument("--shares", type=float, nargs="+", default=[], metavar="S",
+    rep.add_argument("--shares", type=float, nargs="+", metavar="S",
                      help="study: also run the plain, filtered and soft-label recipes with synthetic share S of each "
                      "batch (arm keys synthetic@S, ...)")  # fmt: skip
     rep.add_argument("--device", default="auto", help="study: where the classifiers train: auto, cpu, cuda, cuda:N")
@@ -269,7 +269,7 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
     res = make_report(inputs, out, size=args.size, seeds=args.seeds, steps=args.steps,
                       flip=False if args.no_flip else None, real_fraction=args.real_fraction, weights=weights,
                       allow_download=args.allow_download, study=study, thresholds=tuple(args.thresholds),
-                      arms=tuple(args.arms) if args.arms else None, shares=tuple(args.shares),
+                      arms=tuple(args.arms) if args.arms else None, shares=tuple(args.shares or ()),
                       device=str(resolve_device(args.device)),
                       progress=Bar("study", "run", enabled=not args.no_progress))  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
