@@ -216,3 +216,22 @@ def test_ties_in_validation_accuracy_are_broken_by_loss(sets, monkeypatch, selec
     assert run.epoch == epoch and run.val_accuracy == 1.0
     with pytest.raises(ConfigError, match="selection"):
         Protocol(selection="loss")
+
+
+def test_classical_copies_of_validation_images_are_not_trained_on(sets, monkeypatch):
+    """An augmented copy of a validation image would leak it into training and into the choice of epoch."""
+    real = sets["real"]
+    names = [f"{n}_aug000" for n in real.names] + [f"{n}_aug001" for n in real.names]
+    classical = ImageSet(torch.cat([real.images, real.images]), torch.cat([real.labels, real.labels]), real.classes,
+                         names=names)  # fmt: skip
+    seen: dict[str, int] = {}
+
+    def spy(*args, added=None, **kwargs):
+        seen["n"] = int(added[0].shape[0])
+        raise StopIteration
+
+    monkeypatch.setattr(study, "train", spy)
+    with pytest.raises(StopIteration):
+        run_arm(Arm("c", ("classical",)), {"real": real, "classical": classical}, sets["test"], proto=FAST, seed=0)
+    _, va = split_validation(real.labels, FAST.val_fraction, 0)
+    assert seen["n"] == 2 * (len(real.names) - len(va))

@@ -170,7 +170,7 @@ def _align(synth: ImageSet, real: ImageSet) -> ImageSet:
     x = synth.images
     if x.shape[1] != real.images.shape[1]:
         x = x.mean(1, keepdim=True) if real.images.shape[1] == 1 else x.expand(-1, 3, -1, -1)
-    return ImageSet(x, remap[synth.labels], real.classes)
+    return ImageSet(x, remap[synth.labels], real.classes, names=synth.names)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -246,6 +247,12 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     return model.eval(), Run(best[0], float("nan"), best[1], epoch, time.perf_counter() - t0, str(dev))
 
 
+def _not_from(names: list[str], held_out: set[str]) -> torch.Tensor:
+    """Indices of the augmented images (``cat/0001_aug002``) whose source (``cat/0001``) is not held out."""
+    kept = [i for i, n in enumerate(names) if re.sub(r"_aug\d+$", "", n) not in held_out]
+    return torch.tensor(kept, dtype=torch.long)
+
+
 def _classifier(real: ImageSet, state: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
     model = ResNet20(channels=real.images.shape[1], num_classes=len(real.classes))
     model.load_state_dict(state)
@@ -278,6 +285,9 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
         for name in arm.extra:
             s = data[name]
             xs, ys = s.images, s.labels
+            if name == "classical" and s.names and real.names:  # copies of validation images would leak them
+                keep = _not_from(s.names, {real.names[i] for i in va.tolist()})
+                xs, ys = xs[keep], ys[keep]
             if name == "synthetic" and arm.threshold is not None:
                 if teacher is None:
                     raise ConfigError(f"arm {arm.name}: filtering needs a classifier trained on the real images")

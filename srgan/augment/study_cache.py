@@ -46,6 +46,8 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
     spec = dataclasses.asdict(arm)
     spec.pop("name")
     spec["extra"] = list(spec["extra"])
+    if "classical" in arm.extra:
+        spec["classical_sources_outside_validation"] = True  # runs from before that fix are not read back
     return spec
 
 

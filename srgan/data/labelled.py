@@ -76,6 +76,7 @@ class ImageSet:
     labels: torch.Tensor  # (N,) int64
     classes: list[str]
     unreadable: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # each image's path in its folder, without the suffix
 
 
 def load_images(src: str | Path, size: int) -> ImageSet:
@@ -83,6 +84,7 @@ def load_images(src: str | Path, size: int) -> ImageSet:
     ds = scan_folder(src)
     arrays: list[np.ndarray] = []
     labels: list[int] = []
+    names: list[str] = []
     unreadable: list[str] = []
     index = {c: i for i, c in enumerate(ds.classes)}
     for f, c in zip(ds.files, ds.labels, strict=True):
@@ -99,9 +101,10 @@ def load_images(src: str | Path, size: int) -> ImageSet:
         r = cv2.resize(a, (size, size), interpolation=interp)
         arrays.append(r[:, :, None] if r.ndim == 2 else r)
         labels.append(index[c])
+        names.append(ds.relative(f).with_suffix("").as_posix())
     if not arrays:
         raise DataError(f"{src}: no readable images")
     gray = all(a.shape[2] == 1 for a in arrays)
     arrays = [a if gray or a.shape[2] == 3 else np.repeat(a, 3, axis=2) for a in arrays]
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return ImageSet(x, torch.tensor(labels, dtype=torch.long), ds.classes, unreadable)
+    return ImageSet(x, torch.tensor(labels, dtype=torch.long), ds.classes, unreadable, names)
