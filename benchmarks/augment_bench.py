@@ -143,13 +143,12 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
     res: dict[str, object] = {"gan_steps": steps, "gan_seconds_this_run": gan_seconds}
     timing = work / "gan" / "timing.json"
-    per_1k = None
     if steps > start:
         per_1k = 1000 * gan_seconds / (steps - start)
         atomic_write_bytes(timing, json.dumps({"steps": steps, "seconds_per_1k_steps": per_1k,
                                                "trained_steps_timed": steps - start}).encode())  # fmt: skip
-    elif timing.is_file() and (recorded := json.loads(timing.read_text()))["steps"] == steps:
-        per_1k = recorded["seconds_per_1k_steps"]  # the run that trained this checkpoint
+    else:
+        per_1k = recorded_per_1k(name, steps)
     res["gan_seconds_per_1k_steps"] = per_1k
     res["generation_images_per_s"] = gen_rate
     return res
@@ -161,11 +160,15 @@ def prepared(name: str, steps: int, truncation: float | None) -> dict[str, objec
     missing = [str(p) for p in (inputs.real, inputs.synth, inputs.classical) if p is None or not p.is_dir()]
     if missing:
         sys.exit(f"--reuse-prepared: {', '.join(missing)} missing; run with --prepare first")
+    return {"gan_steps": steps, "gan_seconds_this_run": 0.0, "gan_seconds_per_1k_steps": recorded_per_1k(name, steps),
+            "generation_images_per_s": None}  # fmt: skip
+
+
+def recorded_per_1k(name: str, steps: int) -> float | None:
+    """GAN seconds per 1k steps as recorded by the run that trained the checkpoint to ``steps``."""
     timing = work_dir(name) / "gan" / "timing.json"
     recorded = json.loads(timing.read_text()) if timing.is_file() else {}
-    per_1k = recorded.get("seconds_per_1k_steps") if recorded.get("steps") == steps else None
-    return {"gan_steps": steps, "gan_seconds_this_run": 0.0, "gan_seconds_per_1k_steps": per_1k,
-            "generation_images_per_s": None}  # fmt: skip
+    return recorded.get("seconds_per_1k_steps") if recorded.get("steps") == steps else None
 
 
 def gan_cost(res: dict[str, Any]) -> str:
@@ -236,8 +239,7 @@ def main() -> None:
         return
     study = None
     if args.protocol == "study":
-        epochs = args.epochs
-        study = Protocol(epochs=epochs, budget=args.budget * 60 if args.budget else None)
+        study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None)
     opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device}
     if args.study_seeds:
         if study is None:

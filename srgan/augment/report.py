@@ -195,13 +195,20 @@ class StudyOptions:
     cache: str | None = None  # where finished runs are kept (default: the report folder's study_cache)
 
 
+def _study_sets(inputs: ReportInputs, size: int, real: ImageSet, synth: ImageSet) -> dict[str, ImageSet]:
+    data = {"real": real, "synthetic": synth}
+    if inputs.classical is not None:
+        data["classical"] = _align(load_images(inputs.classical, size), real)
+    return data
+
+
 def _run_study(data: dict[str, ImageSet], test: ImageSet, opts: StudyOptions, *, seeds: int | Sequence[int],
-               cache: Path, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+               out: Path, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     proto = replace(opts.protocol, flip=opts.flip)
     chosen = default_arms("classical" in data, opts.thresholds, opts.real_fraction, opts.arms, opts.shares)
-    folder = Path(opts.cache) if opts.cache else cache
+    cache = StudyCache(opts.cache or out / "study_cache", fingerprint(data, test, proto))
     return run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress, device=opts.device,
-                     cache=StudyCache(folder, fingerprint(data, test, proto)))  # fmt: skip
+                     cache=cache)  # fmt: skip
 
 
 def study_only(inputs: ReportInputs, out: str | Path, opts: StudyOptions, *, size: int = 32,
@@ -214,11 +221,9 @@ def study_only(inputs: ReportInputs, out: str | Path, opts: StudyOptions, *, siz
     if inputs.test is None:
         raise DataError("the downstream study needs a test folder")
     real = load_images(inputs.real, size)
-    data = {"real": real, "synthetic": _align(load_images(inputs.synth, size), real)}
-    if inputs.classical is not None:
-        data["classical"] = _align(load_images(inputs.classical, size), real)
+    data = _study_sets(inputs, size, real, _align(load_images(inputs.synth, size), real))
     test = _align(load_images(inputs.test, size), real)
-    return _run_study(data, test, opts, seeds=seeds, progress=progress, cache=Path(out) / "study_cache")
+    return _run_study(data, test, opts, seeds=seeds, progress=progress, out=Path(out))
 
 
 def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds: int = 3, steps: int = 2000,
@@ -260,12 +265,9 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
     result["kid_squeezenet"] = {"mean": kmean, "std": kstd}
     # Downstream value: the study protocol (augment.study), or the quick fixed-step one.
     if test is not None and study is not None:
-        data = {"real": real, "synthetic": synth}
-        if inputs.classical is not None:
-            data["classical"] = _align(load_images(inputs.classical, size), real)
         opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device, study_cache)
-        result["study"] = _run_study(data, test, opts,
-                                     seeds=seeds, progress=progress, cache=out_dir / "study_cache")  # fmt: skip
+        result["study"] = _run_study(_study_sets(inputs, size, real, synth), test, opts, seeds=seeds,
+                                     progress=progress, out=out_dir)  # fmt: skip
         result["n_test"] = int(test.images.shape[0])
         result["verdict"] = result["study"].get("verdict", "no synthetic recipe was run")
     elif test is not None:
