@@ -211,8 +211,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 #: Bounds on the hyperparameters a weights file may ask for, checked before anything is built.
-_HPARAM_BOUNDS: dict[str, tuple[int, int]] = {"scale": (2, 4), "in_ch": (1, 4), "out_ch": (1, 4),
-                                               "num_feat": (1, 512), "num_blocks": (0, 256)}  # fmt: skip
+_HPARAM_BOUNDS: dict[str, tuple[int, int]] = {"scale": (2, 4), "in_ch": (1, 4), "out_ch": (1, 4), "num_feat": (1, 512),
+                                               "num_blocks": (0, 256), "up_feat": (1, 512)}  # fmt: skip
 
 
 def _check_hparams(path: str | Path, arch: str, hparams: Any) -> SRResNetConfig:

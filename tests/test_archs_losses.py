@@ -15,7 +15,7 @@ from srgan.weights import load_generator, read_metadata, save_generator
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-@pytest.mark.parametrize("upsampler", ["pixelshuffle", "light"])
+@pytest.mark.parametrize("upsampler", ["pixelshuffle", "light", "nearest"])
 def test_generator_upscales_any_size(scale, upsampler):
     g = SRResNet(scale=scale, num_feat=8, num_blocks=2, upsampler=upsampler, batch_norm=upsampler == "pixelshuffle")
     assert g(torch.rand(2, 3, 13, 17)).shape == (2, 3, 13 * scale, 17 * scale)
@@ -32,6 +32,27 @@ def test_icnr_starts_as_nearest_upsampling():
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
 
+def _perturbed(g: torch.nn.Module) -> torch.nn.Module:
+    """``g`` with every weight and bias redrawn at random (no ICNR: a trained upsampler's phases differ)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for prm in g.parameters():
+            prm.normal_(0, 0.2)
+    return g.eval()
+
+
+def test_resize_convolution_cannot_draw_a_grid_on_a_flat_input():
+    """Issue 19's cause: a sub-pixel upsampler paints a period-4 pattern on a flat input, resize-conv cannot."""
+    flat = torch.full((1, 3, 40, 40), 0.4)
+    inner = (slice(None), slice(None), slice(48, 112), slice(48, 112))  # 12 LR pixels from the zero-padded border
+    for upsampler, flat_out in (("light", False), ("nearest", True)):
+        g = _perturbed(SRResNet(scale=4, num_feat=8, num_blocks=2, upsampler=upsampler, up_feat=8))
+        with torch.no_grad():
+            out = g(flat)[inner]
+        spread = float(out.amax(dim=(2, 3)).sub(out.amin(dim=(2, 3))).max())
+        assert (spread < 1e-5) is flat_out, (upsampler, spread)
+
+
 def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
     from srgan.data.tensors import array_to_tensor
 
@@ -43,7 +64,7 @@ def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
     assert (out - ref).abs().mean() < 0.2
 
 
-@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle"])
+@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle", "nearest"])
 def test_img_skip_adds_exactly_the_bilinear_upscale(astronaut, upsampler):
     from srgan.data.tensors import array_to_tensor
 

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from srgan.cli import main
 from srgan.data.tensors import array_to_tensor, tensor_to_array
-from srgan.errors import ConfigError
+from srgan.errors import ConfigError, ModelError
 from srgan.imageio import write_image
 from srgan.metrics.protocol import make_lr, prepare_hr, score_pair
 from srgan.train import load_config, train
@@ -173,6 +173,27 @@ def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
     assert any(not torch.equal(d0[k], v) for k, v in trainer.d.state_dict().items())
 
 
+def test_init_from_another_upsampler_loads_the_body_only_when_asked(tmp_path, photo_dir):
+    """train.init_strict=false (BasicSR's strict_load_g): a light-upsampler run's body under a resize-conv upsampler."""
+    from srgan.train.sr_trainer import Trainer
+
+    psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=2"]), tmp_path / "psnr")
+    args = [f'data.train_dirs=["{photo_dir}"]', f'train.init_from="{psnr["weights"]}"', 'model.upsampler="nearest"']
+    with pytest.raises(ModelError, match="weights do not fit the configured generator"):
+        Trainer(load_config(TINY, args), tmp_path / "strict")
+    trainer = Trainer(load_config(TINY, [*args, "train.init_strict=false"]), tmp_path / "loose")
+    init, got = _weights(Path(psnr["weights"])), trainer.g.state_dict()
+    assert all(torch.equal(got[k], init[k]) for k in init if k.startswith(("head.", "body")))
+    assert not any(k.startswith("upsample") and k in init for k in got)  # the new upsampler kept its own init
+    assert all(torch.equal(v, got[k]) for k, v in trainer.ema.state_dict().items())  # the EMA starts there too
+    other = tmp_path / "other.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"unrelated.weight": torch.zeros(2)}, str(other))
+    with pytest.raises(ModelError, match="no tensor fits the configured generator"):
+        Trainer(load_config(TINY, [*args, f'train.init_from="{other}"', "train.init_strict=false"]), tmp_path / "x")
+
+
 def test_gan_stage_with_unet_discriminator_and_grid_loss(tmp_path, photo_dir):
     psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=2"]), tmp_path / "psnr")
     cfg = load_config(TINY, [
@@ -220,7 +241,16 @@ def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, c
 
 
 @pytest.mark.parametrize(
-    "name", ["srresnet-x4", "srresnet-x2", "srgan-x4", "realsr-x4", "realsrgan-x4", "tests/configs/tiny.toml"]
+    "name",
+    [
+        "srresnet-x4",
+        "srresnet-x2",
+        "srresnet-x4-nearest",
+        "srgan-x4",
+        "realsr-x4",
+        "realsrgan-x4",
+        "tests/configs/tiny.toml",
+    ],
 )
 def test_shipped_configs_are_valid(shared_data, name, monkeypatch):
     monkeypatch.chdir(REPO)  # configs name ../shared/data relative to the repository root

@@ -44,6 +44,8 @@ def main() -> None:
                     help="the light-denoise partner --denoise blends this model with (same architecture)")  # fmt: skip
     ap.add_argument("--export-only", metavar="FILE", type=Path,
                     help="only write the weights to FILE (to benchmark an unfinished run): no shipping")  # fmt: skip
+    ap.add_argument("--raw", action="store_true",
+                    help="the trained weights, not their EMA (an EMA still holding a fresh layer's init)")  # fmt: skip
     args = ap.parse_args()
 
     ckpt = read_checkpoint(args.run / "checkpoints" / "latest.pt")
@@ -51,7 +53,8 @@ def main() -> None:
     model_cfg = dict(cfg["model"])
     arch = model_cfg.pop("arch")
     g = build_generator(arch, **model_cfg)
-    g.load_state_dict(ckpt["state"].get("ema") or ckpt["state"]["g"])
+    use_ema = "ema" in ckpt["state"] and not args.raw
+    g.load_state_dict(ckpt["state"]["ema"] if use_ema else ckpt["state"]["g"])
     g.eval()
     out = REPO / "srgan" / "shipped" / f"{args.name}.safetensors"
     wall = None
@@ -68,7 +71,7 @@ def main() -> None:
         "iterations": ckpt["iteration"],
         "training_data": [Path(d).name for d in cfg["data"]["train_dirs"]],
         "parameters": sum(p.numel() for p in g.parameters()),
-        "weights": "ema" if "ema" in ckpt["state"] else "raw",
+        "weights": "ema" if use_ema else "raw",
         "config": cfg,
         "train_wall_seconds_logged": wall,
     }

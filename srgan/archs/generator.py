@@ -1,4 +1,4 @@
-"""SRResNet-family generator: conv head, residual blocks, global skip, PixelShuffle upsampler.
+"""SRResNet-family generator: conv head, residual blocks, global skip, and an upsampler.
 
 Its hyperparameters are written once, in :class:`SRResNetConfig`: the module, the training
 config's ``[model]`` table and the metadata of a weights file all take them from there.
@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["ResidualBlock", "SRResNet", "SRResNetConfig", "icnr_"]
+
+
+UPSAMPLERS = ("pixelshuffle", "light", "nearest")
 
 
 @dataclass(frozen=True)
@@ -36,12 +39,15 @@ class SRResNetConfig:
     res_scale: float = 1.0
     upsampler: str = "light"
     img_skip: bool = True
+    up_feat: int = 24  # width of the full-resolution convolutions of upsampler="nearest"
 
     def __post_init__(self) -> None:
         if self.scale not in (2, 3, 4):
             raise ValueError(f"scale must be one of 2, 3, 4; got {self.scale}")
-        if self.upsampler not in ("pixelshuffle", "light"):
-            raise ValueError(f"upsampler must be one of 'pixelshuffle', 'light'; got {self.upsampler!r}")
+        if self.upsampler not in UPSAMPLERS:
+            raise ValueError(f"upsampler must be one of {', '.join(map(repr, UPSAMPLERS))}; got {self.upsampler!r}")
+        if self.up_feat < 1:
+            raise ValueError(f"up_feat must be >= 1, got {self.up_feat}")
         if self.num_feat < 1 or self.num_blocks < 0 or not 1 <= self.in_ch <= 4 or not 1 <= self.out_ch <= 4:
             raise ValueError("num_feat must be >= 1, num_blocks >= 0, in_ch and out_ch from 1 to 4")
         if not math.isfinite(self.res_scale):
@@ -98,7 +104,12 @@ class SRResNet(nn.Module):
     ``upsampler="pixelshuffle"`` is SRResNet's: conv + PixelShuffle(2) + act per factor 2
     (or one x3 step), then a conv tail at full resolution. ``upsampler="light"`` is the one
     of efficient SR networks (ESPCN, IMDN, RLFN): a single conv to ``3 * scale**2`` channels
-    and one PixelShuffle, so all convolutions run at low resolution. ``img_skip`` adds the
+    and one PixelShuffle, so all convolutions run at low resolution. ``upsampler="nearest"``
+    is the resize-convolution of Odena et al. (2016) and ESRGAN: nearest-neighbour x2 then a
+    3x3 conv (``up_feat`` channels) per factor 2, then a conv to RGB. A sub-pixel upsampler
+    gives each of its ``scale**2`` output phases its own kernel, so it can draw a period-``scale``
+    grid even on a flat input, and a GAN's gradients teach it to (issue 19); resize-convolution
+    maps a flat input to a flat output, so a grid can only follow the picture. ``img_skip`` adds the
     bilinearly upscaled input to the output, so the network learns only the missing detail.
 
     Input and output are RGB (or ``in_ch`` channels) in [0, 1], ``(B, C, H, W)`` ->
@@ -114,6 +125,7 @@ class SRResNet(nn.Module):
         batch_norm, res_scale, upsampler, img_skip = c.batch_norm, c.res_scale, c.upsampler, c.img_skip
         self.scale = scale
         self.img_skip = img_skip
+        layers: list[nn.Module]
         self.head = nn.Conv2d(in_ch, num_feat, 3, padding=1)
         self.body = nn.Sequential(
             *[ResidualBlock(num_feat=num_feat, batch_norm=batch_norm, res_scale=res_scale) for _ in range(c.num_blocks)]
@@ -125,9 +137,18 @@ class SRResNet(nn.Module):
             nn.init.zeros_(conv.bias)
             self.upsample = nn.Sequential(conv, nn.PixelShuffle(scale))
             self.tail: nn.Module = nn.Identity()
+        elif upsampler == "nearest":
+            layers = []
+            width = num_feat
+            for s in [2, 2] if scale == 4 else [scale]:
+                layers += [nn.Upsample(scale_factor=s, mode="nearest"), nn.Conv2d(width, c.up_feat, 3, padding=1),
+                           nn.LeakyReLU(0.1, inplace=True)]  # fmt: skip
+                width = c.up_feat
+            self.upsample = nn.Sequential(*layers)
+            self.tail = nn.Conv2d(width, out_ch, 3, padding=1)
         else:
             steps = [2, 2] if scale == 4 else [scale]
-            layers: list[nn.Module] = []
+            layers = []
             for s in steps:
                 conv = nn.Conv2d(num_feat, num_feat * s * s, 3, padding=1)
                 icnr_(conv.weight, s)

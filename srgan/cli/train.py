@@ -23,7 +23,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                   "srgan train my.toml --output runs/mine --set train.iterations=2000 --set data.batch_size=8",
                   "torchrun --nproc_per_node 4 -m srgan train srresnet-x4 --output runs/x4-ddp"],
     )  # fmt: skip
-    p.add_argument("config", help="TOML config file, or a shipped recipe: srresnet-x4, srresnet-x2, srgan-x4")
+    p.add_argument("config", help="TOML config file, or a shipped recipe: srresnet-x4, srresnet-x2, srgan-x4, ...")
     p.add_argument("--output", required=True, metavar="DIR", help="run folder: checkpoints, logs, final weights")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/latest.pt if present")
     p.add_argument(

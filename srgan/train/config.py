@@ -119,6 +119,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     init_from: str = ""  # starting weights (shipped name, .safetensors, checkpoint); required by the gan stage
+    # false: load only the tensors of init_from whose name and shape fit (BasicSR's strict_load_g), e.g. a
+    # trained body under a new upsampler; the others keep their initialisation and are logged
+    init_strict: bool = True
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
@@ -84,6 +84,17 @@ def lr_lambda(cfg: Config) -> Callable[[int], float]:
 
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, DDP) else m
+
+
+def _fitting_tensors(own: dict[str, Tensor], given: dict[str, Tensor], src: Path) -> dict[str, Tensor]:
+    """``own`` with every tensor of ``given`` that matches it by name and shape (train.init_strict = false)."""
+    fit = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
+    if not fit:
+        raise ModelError(f"train.init_from {src}: no tensor fits the configured generator (names or shapes differ)")
+    kept = sorted(k for k in own if k not in fit)
+    log.info("init_from %s: %d of %d tensors loaded; kept as initialised: %s", src, len(fit), len(own),
+             ", ".join(kept) or "none")  # fmt: skip
+    return {**own, **fit}
 
 
 class Trainer(TrainLoop):
@@ -205,12 +216,15 @@ class Trainer(TrainLoop):
             state = parts.get("ema") or parts.get("g")
             if not isinstance(state, dict):
                 raise ModelError(f"train.init_from {p}: not an srgan training checkpoint (no generator weights)")
+        g = _unwrap(self.g)
+        if not self.cfg.train.init_strict:
+            state = _fitting_tensors(g.state_dict(), state, p)
         try:
-            _unwrap(self.g).load_state_dict(state)
+            g.load_state_dict(state)
         except RuntimeError as exc:
             raise ModelError(f"train.init_from {p}: weights do not fit the configured generator: {exc}") from exc
         if self.ema is not None:
-            self.ema.load_state_dict(state)
+            self.ema.load_state_dict(g.state_dict())
         log.info("generator initialised from %s", p)
 
     # ------------------------------------------------------------------ state
