@@ -39,7 +39,7 @@ class SRResNetConfig:
     res_scale: float = 1.0
     upsampler: str = "light"
     img_skip: bool = True
-    up_feat: int = 24  # width of the full-resolution convolutions of upsampler="nearest"
+    up_feat: int = 16  # width of the full-resolution convs of upsampler="nearest" (24 ran 46 % slower on CPU)
 
     def __post_init__(self) -> None:
         if self.scale not in (2, 3, 4):
@@ -125,7 +125,8 @@ class SRResNet(nn.Module):
         batch_norm, res_scale, upsampler, img_skip = c.batch_norm, c.res_scale, c.upsampler, c.img_skip
         self.scale = scale
         self.img_skip = img_skip
-        layers: list[nn.Module]
+        steps = [2, 2] if scale == 4 else [scale]  # the x2 (or x3) stages of the multi-step upsamplers
+        layers: list[nn.Module] = []
         self.head = nn.Conv2d(in_ch, num_feat, 3, padding=1)
         self.body = nn.Sequential(
             *[ResidualBlock(num_feat=num_feat, batch_norm=batch_norm, res_scale=res_scale) for _ in range(c.num_blocks)]
@@ -138,17 +139,14 @@ class SRResNet(nn.Module):
             self.upsample = nn.Sequential(conv, nn.PixelShuffle(scale))
             self.tail: nn.Module = nn.Identity()
         elif upsampler == "nearest":
-            layers = []
             width = num_feat
-            for s in [2, 2] if scale == 4 else [scale]:
+            for s in steps:
                 layers += [nn.Upsample(scale_factor=s, mode="nearest"), nn.Conv2d(width, c.up_feat, 3, padding=1),
                            nn.LeakyReLU(0.1, inplace=True)]  # fmt: skip
                 width = c.up_feat
             self.upsample = nn.Sequential(*layers)
             self.tail = nn.Conv2d(width, out_ch, 3, padding=1)
         else:
-            steps = [2, 2] if scale == 4 else [scale]
-            layers = []
             for s in steps:
                 conv = nn.Conv2d(num_feat, num_feat * s * s, 3, padding=1)
                 icnr_(conv.weight, s)
