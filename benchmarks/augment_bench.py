@@ -16,6 +16,13 @@ steps reuses the GAN timing recorded by the run that trained the checkpoint.
 convergence, validation-chosen epochs, every synthetic recipe, paired intervals) instead of the
 quick fixed-step CNN, with ``--epochs`` and ``--budget`` (minutes per run), and writes
 augment_<dataset>_study.* so the quick results stay as they were measured.
+
+With ``--protocol study`` (also with ``--prepare``), every run validates on one split of the
+training subset (``Protocol.split_seed``) and the GAN is trained without those images (work folders
+``gan-heldout``, ``synth-heldout``), so nothing chosen on validation was seen by the generator.
+``--per-seed-split`` runs the first study's protocol instead (each seed its own split, the GAN in
+``gan`` trained on all the subset, as for the quick protocol), which is what the interim results
+in augment_cifar_study.md were measured with.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ import torch
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
 
 from srgan.augment.report import ReportInputs, StudyOptions, make_report, study_only
-from srgan.augment.study import Protocol
+from srgan.augment.study import Protocol, validation_names
+from srgan.data.labelled import load_images
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images
 from srgan.train.loop import read_checkpoint
@@ -99,12 +107,22 @@ def cache_dir(name: str) -> Path:
     return RESULTS / "augment_study_cache" / name
 
 
+#: on: the study with its fixed validation split, which the GAN is trained without (off: --per-seed-split,
+#: the first study's protocol, and the quick protocol, whose GAN saw every image)
+HELD_OUT = {"on": False}
+
+
+def variant() -> str:
+    """Suffix of the GAN's and its samples' work folders: "" (GAN on every image) or "-heldout"."""
+    return "-heldout" if HELD_OUT["on"] else ""
+
+
 def work_dir(name: str) -> Path:
     return REPO / "runs" / "augment_bench" / name
 
 
 def report_dir(name: str, truncation: float | None, study: bool = False) -> Path:
-    return work_dir(name) / f"report{suffix(truncation)}{'_study' if study else ''}"
+    return work_dir(name) / f"report{variant()}{suffix(truncation)}{'_study' if study else ''}"
 
 
 def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object]:
@@ -128,12 +146,14 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
         checkpoint_every=250,
         sample_every=500,
     )
-    previous = work / "gan" / "checkpoint.pt"
+    gan_dir = work / f"gan{variant()}"
+    previous = gan_dir / "checkpoint.pt"
     start = read_checkpoint(previous)["iteration"] if previous.is_file() else 0
     t0 = time.perf_counter()
-    ckpt = train_gan(train_dir, work / "gan", cfg, resume=True)
+    hold_out = [] if not HELD_OUT["on"] else validation_names(load_images(train_dir, spec["size"]), Protocol())
+    ckpt = train_gan(train_dir, gan_dir, cfg, resume=True, hold_out=hold_out)
     gan_seconds = time.perf_counter() - t0
-    synth = work / f"synth{suffix(truncation)}"
+    synth = work / f"synth{variant()}{suffix(truncation)}"
     shutil.rmtree(synth, ignore_errors=True)
     t0 = time.perf_counter()
     counts = generate(ckpt, synth, per_class=spec["synth_per_class"], truncation=truncation)
@@ -142,7 +162,7 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
     run_classical(train_dir, work / "classical", pipeline=preset,
                   per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
     res: dict[str, object] = {"gan_steps": steps, "gan_seconds_this_run": gan_seconds}
-    timing = work / "gan" / "timing.json"
+    timing = gan_dir / "timing.json"
     if steps > start:
         per_1k = 1000 * gan_seconds / (steps - start)
         atomic_write_bytes(timing, json.dumps({"steps": steps, "seconds_per_1k_steps": per_1k,
@@ -166,7 +186,7 @@ def prepared(name: str, steps: int, truncation: float | None) -> dict[str, objec
 
 def recorded_per_1k(name: str, steps: int) -> float | None:
     """GAN seconds per 1k steps as recorded by the run that trained the checkpoint to ``steps``."""
-    timing = work_dir(name) / "gan" / "timing.json"
+    timing = work_dir(name) / f"gan{variant()}" / "timing.json"
     recorded = json.loads(timing.read_text()) if timing.is_file() else {}
     return recorded.get("seconds_per_1k_steps") if recorded.get("steps") == steps else None
 
@@ -179,8 +199,9 @@ def gan_cost(res: dict[str, Any]) -> str:
 
 def inputs_of(name: str, truncation: float | None) -> ReportInputs:
     work = work_dir(name)
-    return ReportInputs(work / "train", work / f"synth{suffix(truncation)}",
-                        data_dir() / SETS[name]["folder"] / "test", work / "classical")  # fmt: skip
+    return ReportInputs(work / "train", work / f"synth{variant()}{suffix(truncation)}",
+                        data_dir() / SETS[name]["folder"] / "test", work / "classical",
+                        work / f"gan{variant()}" / "checkpoint.pt")  # fmt: skip
 
 
 def run(name: str, steps: int, report_steps: int, truncation: float | None,
@@ -229,7 +250,10 @@ def main() -> None:
         help="study protocol, after --prepare: run only these seeds' arms into the report's study cache "
         "(no report); one process per seed runs a study in parallel, the plain command then reads them",
     )
+    ap.add_argument("--per-seed-split", action="store_true",
+                    help="the first study's protocol: per-seed validation splits, GAN on all")  # fmt: skip
     args = ap.parse_args()
+    HELD_OUT["on"] = args.protocol == "study" and not args.per_seed_split
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
@@ -239,7 +263,8 @@ def main() -> None:
         return
     study = None
     if args.protocol == "study":
-        study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None)
+        study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None,
+                         split_seed=None if args.per_seed_split else 0)  # fmt: skip
     opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device}
     if args.study_seeds:
         if study is None:
@@ -268,7 +293,7 @@ def main() -> None:
         for grid in reports.glob("samples_*.png"):
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
-        if (last := work_dir(name) / "gan" / "samples" / f"step{steps:06d}.png").is_file():
+        if (last := work_dir(name) / f"gan{variant()}" / "samples" / f"step{steps:06d}.png").is_file():
             shutil.copy2(last, RESULTS / f"augment_{name}_grid.png")
         print(report, flush=True)
 

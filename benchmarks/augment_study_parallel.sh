@@ -3,7 +3,8 @@
 # parallel processes, for a machine with a GPU (or many cores); the report is then written by the
 # plain command, which reads every finished run back from the study cache.
 #
-#   python benchmarks/augment_bench.py --datasets cifar mnist --prepare   # GAN, samples, classical images
+#   python benchmarks/augment_bench.py --datasets cifar mnist --prepare --protocol study   # GAN (trained without
+#                                                          # the study's validation split), samples, classical images
 #   bash benchmarks/augment_study_parallel.sh cuda 60 cifar mnist         # DEVICE EPOCHS DATASET...
 #
 # Per dataset and seed, three processes: the teacher's arms (real first, then soft labels, filtered at
@@ -17,7 +18,7 @@ epochs=${2:?usage: augment_study_parallel.sh DEVICE EPOCHS DATASET...}
 shift 2
 cd "$(dirname "$0")/.." || exit 1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-common=(--protocol study --epochs "$epochs" --device "$device" --shares 0.2)
+common=(--protocol study --epochs "$epochs" --device "$device" --shares 0.2 ${STUDY_ARGS:-})  # e.g. --per-seed-split
 logs=runs/augment_bench/logs
 mkdir -p "$logs"
 limit=()

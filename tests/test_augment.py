@@ -275,3 +275,34 @@ def test_generate_keeps_confident_samples_with_soft_labels(labelled, tmp_path, c
     with caplog.at_level("WARNING"):
         strict = generate(ckpt, tmp_path / "none", per_class=2, teacher=teacher, threshold=1.0, max_tries=2)
     assert sum(strict.values()) == 0 and "only 0 of 2 samples" in caplog.text
+
+
+def test_gan_engine_holds_out_the_study_validation_split(labelled, tmp_path, capsys):
+    """The GAN never sees the images the report's study validates on, unless asked; the report says which."""
+    from srgan.augment.report import gan_hold_out
+    from srgan.augment.study import Protocol, validation_names
+    from srgan.data.labelled import load_images
+    from srgan.train.gan_trainer import GanTrainer
+
+    real = load_images(labelled, 32)
+    val = validation_names(real, Protocol())
+    assert len(val) == 3  # one of each class's 12
+    args = ["--engine", "gan", "--steps", "2", "--batch-size", "8", "--width", "16", "--per-class", "1",
+            "--no-progress"]  # fmt: skip
+    for out, extra in (("held", []), ("all", ["--no-hold-out"])):
+        assert main(["augment", str(labelled), str(tmp_path / out), *args, *extra]) == 0
+    held, every = (tmp_path / d / ".gan" / "checkpoint.pt" for d in ("held", "all"))
+    assert torch.load(held, weights_only=True)["meta"]["held_out"] == val
+    assert torch.load(every, weights_only=True)["meta"]["held_out"] == []
+    trainer = GanTrainer(labelled, tmp_path / "t", GanConfig(size=32, steps=1, batch_size=8, g_base=16, d_base=16),
+                         hold_out=val)  # fmt: skip
+    assert len(trainer.data.names) == 33 and not set(val) & set(trainer.data.names)
+    assert gan_hold_out(held, real, Protocol()).startswith("the GAN never saw the 3 validation images")
+    assert gan_hold_out(every, real, Protocol()).startswith("the GAN was trained on 3 of the 3 validation images")
+    assert "not known" in gan_hold_out(None, real, Protocol())
+    capsys.readouterr()
+    # resuming with another hold-out would train on images the checkpoint never promised to leave out
+    assert main(["augment", str(labelled), str(tmp_path / "held"), *args, "--no-hold-out", "--resume"]) != 0
+    assert "trained with other images held out" in capsys.readouterr().err
+    with pytest.raises(Exception, match="to hold out are not there"):
+        GanTrainer(labelled, tmp_path / "u", GanConfig(size=32, steps=1, batch_size=8), hold_out=["dog/001"])

@@ -235,3 +235,36 @@ def test_classical_copies_of_validation_images_are_not_trained_on(sets, monkeypa
         run_arm(Arm("c", ("classical",)), {"real": real, "classical": classical}, sets["test"], proto=FAST, seed=0)
     _, va = split_validation(real.labels, FAST.val_fraction, 0)
     assert seen["n"] == 2 * (len(real.names) - len(va))
+
+
+def test_every_seed_validates_on_the_one_split_the_gan_holds_out(sets, monkeypatch):
+    """The split is drawn once (Protocol.split_seed), so the GAN can be trained without exactly those images."""
+    real = sets["real"]
+    seen: list[torch.Tensor] = []
+
+    def spy(train_set, val_set, **kwargs):
+        seen.append(val_set[0])
+        raise StopIteration
+
+    monkeypatch.setattr(study, "train", spy)
+    for proto in (FAST, Protocol(epochs=2, batch=8, val_fraction=0.25, split_seed=None)):
+        for seed in (0, 1):
+            with pytest.raises(StopIteration):
+                run_arm(Arm("real"), {"real": real}, sets["test"], proto=proto, seed=seed)
+    fixed_0, fixed_1, own_0, own_1 = seen
+    assert torch.equal(fixed_0, fixed_1)  # the fixed split: the same images for every seed
+    assert not torch.equal(own_0, own_1)  # split_seed None: each seed its own (the first study's protocol)
+    names = study.validation_names(real, FAST)
+    assert len(names) == 6 and len({n.split("/")[0] for n in names}) == 3  # 2 of each class's 8
+    idx = [real.names.index(n) for n in names]
+    assert torch.equal(real.images[sorted(idx)], fixed_0)
+    with pytest.raises(ConfigError, match="no one set of images"):
+        study.validation_names(real, Protocol(split_seed=None))
+
+
+def test_the_cache_digest_keeps_per_seed_split_studies_apart(sets):
+    from srgan.augment.study_cache import fingerprint
+
+    data, test = {"real": sets["real"]}, sets["test"]
+    assert fingerprint(data, test, Protocol()) != fingerprint(data, test, Protocol(split_seed=None))
+    assert fingerprint(data, test, Protocol(split_seed=1)) != fingerprint(data, test, Protocol())

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
-from srgan.augment.study import Protocol, default_arms, run_study
+from srgan.augment.study import Protocol, default_arms, run_study, validation_names
 from srgan.augment.study_cache import StudyCache, fingerprint
 from srgan.data.labelled import ImageSet, load_images
 from srgan.errors import DataError
@@ -179,6 +179,7 @@ class ReportInputs:
     synth: Path
     test: Path | None = None
     classical: Path | None = None
+    gan: Path | None = None  # the checkpoint of the GAN that made ``synth``: did it see the validation images?
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,22 @@ def study_only(inputs: ReportInputs, out: str | Path, opts: StudyOptions, *, siz
     return _run_study(data, test, opts, seeds=seeds, progress=progress, out=Path(out))
 
 
+def gan_hold_out(checkpoint: Path | None, real: ImageSet, proto: Protocol) -> str:
+    """Whether the GAN behind the synthetic images saw the study's validation images, as a sentence."""
+    from srgan.train.loop import read_checkpoint
+
+    if checkpoint is None or not checkpoint.is_file():
+        return "no GAN checkpoint was given, so whether the GAN saw the validation images is not known"
+    if proto.split_seed is None:
+        return "each seed draws its own validation split (the first study's protocol): no GAN was trained without them"
+    held = read_checkpoint(checkpoint, "GAN checkpoint")["meta"].get("held_out", [])
+    val = validation_names(real, proto)
+    if not set(val) - set(held):
+        return f"the GAN never saw the {len(val)} validation images (held out of its training)"
+    return (f"the GAN was trained on {len(set(val) - set(held))} of the {len(val)} validation images, so choices "
+            "made on validation may favour synthetic recipes")  # fmt: skip
+
+
 def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds: int = 3, steps: int = 2000,
                 batch: int = 64, weights: str | Path | None = None, flip: bool | None = None,
                 real_fraction: float = 0.5, allow_download: bool = False, study: Protocol | None = None,
@@ -270,6 +287,7 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
                                      progress=progress, out=out_dir)  # fmt: skip
         result["n_test"] = int(test.images.shape[0])
         result["verdict"] = result["study"].get("verdict", "no synthetic recipe was run")
+        result["gan_hold_out"] = gan_hold_out(inputs.gan, real, study)
     elif test is not None:
         sets: dict[str, list[ImageSet]] = {"real": [real], "real + GAN": [real, synth]}
         if inputs.classical is not None:
@@ -368,7 +386,8 @@ def _study_lines(result: dict[str, Any]) -> list[str]:
         f"SGD (Nesterov, lr {p['lr']}, cosine) for {p['epochs']} epochs of the real images{budget}; padded random "
         f"crops{', flips' if p['flip'] else ''}; the epoch is chosen on a {100 * p['val_fraction']:.0f} % validation "
         "split of the real training images, the test folder scores the chosen weights only. Seed k of every arm "
-        "shares its split and initialisation, so differences to real-only are paired.", "",
+        "shares its split, initialisation and batch order, so differences to real-only are paired.", "",
+        *([f"Validation split: {result['gan_hold_out']}.", ""] if "gan_hold_out" in result else []),
         "| training data | key | added images | validation | test accuracy | vs real only (95 % CI) | epochs chosen "
         "| training time, all seeds |",
         "|---|---|---:|---:|---:|---:|---|---:|",

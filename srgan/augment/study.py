@@ -5,11 +5,13 @@ The protocol, in the form a reviewer would accept:
 * a standard small classifier (:class:`~srgan.archs.classifier.ResNet20`), SGD with Nesterov
   momentum and a cosine schedule over whole epochs of the *real* training images, with the
   field's standard augmentation (4-px padded random crop, horizontal flip unless ``flip=False``);
-* a validation split carved from the real training images (stratified, seeded) picks the epoch;
-  the test folder is only ever scored with the chosen weights, never used to choose anything;
+* a validation split carved from the real training images (stratified, drawn once from
+  ``split_seed``) picks the epoch; the same images are held out of the GAN's training
+  (:func:`validation_names`), so nothing the study chooses on was seen by the generator; the test
+  folder is only ever scored with the chosen weights, never used to choose anything;
 * every arm (real, real + classical, real + synthetic, filtered, soft labels, pre-training, ...)
-  runs with the same seeds, so seed ``k`` of every arm shares its split, initialisation and batch
-  order; the difference to real-only is reported per seed, with its mean and a 95 % t interval;
+  runs with the same seeds, so seed ``k`` of every arm shares its initialisation and batch order;
+  the difference to real-only is reported per seed, with its mean and a 95 % t interval;
 * ``budget`` (seconds per arm) caps the epochs on a slow machine; the report states what ran.
 
 Synthetic data can be used three ways besides plain mixing (each an :class:`Arm` option):
@@ -53,6 +55,7 @@ __all__ = [
     "summarize",
     "train",
     "train_teacher",
+    "validation_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class Protocol:
     # ("accuracy+loss"), or the first epoch with the best accuracy ("accuracy"; a small validation split that
     # reaches 100 % early, as MNIST-small's 50 images do, then keeps an early, undertrained epoch)
     selection: str = "accuracy+loss"
+    # the validation split is drawn once from this seed, the same for every run and for the GAN's hold-out;
+    # None: each run's seed draws its own split (the first study's protocol; the GAN then saw them)
+    split_seed: int | None = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 2 or not 0 < self.val_fraction < 0.5:
@@ -145,6 +151,21 @@ def split_validation(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
         val.append(idx[:k])
         train.append(idx[k:])
     return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+def _split(labels: torch.Tensor, proto: Protocol, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """This run's (train, val) split: the protocol's fixed one, or the run seed's when ``split_seed`` is None."""
+    return split_validation(labels, proto.val_fraction, seed if proto.split_seed is None else proto.split_seed)
+
+
+def validation_names(real: ImageSet, proto: Protocol) -> list[str]:
+    """Names of the real images the study validates on: a GAN whose synthetic data is studied must not see them."""
+    if proto.split_seed is None:
+        raise ConfigError("a per-run validation split (split_seed None) has no one set of images to hold out")
+    if len(real.names) != len(real.labels):
+        raise ConfigError("the real images carry no names to hold out by")
+    _, va = _split(real.labels, proto, 0)
+    return sorted(real.names[i] for i in va.tolist())
 
 
 def _to(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
@@ -276,7 +297,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     filtered and soft-label arms.
     """
     real = data["real"]
-    tr, va = split_validation(real.labels, proto.val_fraction, seed)
+    tr, va = _split(real.labels, proto, seed)
     train_set, val_set = (real.images[tr], real.labels[tr]), (real.images[va], real.labels[va])
     n_cls = len(real.classes)
     added: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -398,7 +419,7 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
 
 def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0) -> torch.nn.Module:
     """A classifier of the real images (epoch chosen on a validation split of them) to filter and soft-label with."""
-    tr, va = split_validation(real.labels, proto.val_fraction, seed)
+    tr, va = _split(real.labels, proto, seed)
     model, run = train((real.images[tr], real.labels[tr]), (real.images[va], real.labels[va]),
                        num_classes=len(real.classes), proto=proto, seed=seed)  # fmt: skip
     log.info("teacher classifier: %.1f %% on its validation split (epoch %d)", 100 * run.val_accuracy, run.epoch)

@@ -38,6 +38,8 @@ def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol) -> s
     p = {k: v for k, v in dataclasses.asdict(proto).items() if k != "budget"}
     if p["selection"] == "accuracy":
         del p["selection"]  # studies measured before the choice existed used this rule: their digests stay valid
+    if p["split_seed"] is None:
+        del p["split_seed"]  # per-run splits, as studies before the fixed split: their digests stay valid
     h.update(json.dumps(p, sort_keys=True).encode())
     return h.hexdigest()
 

@@ -97,6 +97,8 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     _filter_options(g)
+    g.add_argument("--no-hold-out", action="store_true",
+                   help="train the GAN on every image, even the report's validation split")  # fmt: skip
     g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
     g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
     _backbone_options(g)
@@ -132,6 +134,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("synth", help="the synthetic images (same classes)")
     rep.add_argument("--test", metavar="DIR", help="held-out real images for the downstream study")
     rep.add_argument("--classical", metavar="DIR", help="classically augmented images, for the downstream study")
+    rep.add_argument("--gan-checkpoint", metavar="FILE",
+                     help="the GAN that made SYNTH (default SYNTH/.gan/checkpoint.pt): the report says whether it "
+                          "saw the study's validation images")  # fmt: skip
     rep.add_argument("--output", metavar="DIR", help="where to write the report (default: SYNTH/report)")
     rep.add_argument("--size", type=int, default=32, help="image size the scores are computed at")
     rep.add_argument("--seeds", type=int, default=3, help="classifier runs per training set")
@@ -212,7 +217,15 @@ def cmd_augment(args: argparse.Namespace) -> int:
         g_base=args.width,
         d_base=args.width,
     )
-    ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume,
+    hold_out: list[str] = []
+    if not args.no_hold_out:
+        from srgan.augment.study import Protocol, validation_names
+        from srgan.data.labelled import load_images
+
+        hold_out = validation_names(load_images(args.src, args.size), Protocol())
+        log.info("the GAN trains without the %d image(s) the report's study validates on (--no-hold-out: use all)",
+                 len(hold_out))  # fmt: skip
+    ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, hold_out=hold_out,
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.src, args.size),
@@ -222,7 +235,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     if args.report:
         from srgan.augment.report import ReportInputs, make_report
 
-        res = make_report(ReportInputs(Path(args.src), out, Path(args.test) if args.test else None),
+        res = make_report(ReportInputs(Path(args.src), out, Path(args.test) if args.test else None, gan=ckpt),
                           out / ".gan" / "report", size=args.size, flip=False if args.no_flip else None,
                           weights=weights, allow_download=args.allow_download)  # fmt: skip
         log.info("report in %s: GAN-test accuracy %.1f %%", out / ".gan" / "report", 100 * res["gan_test_accuracy"])
@@ -250,8 +263,9 @@ def cmd_augment_generate(args: argparse.Namespace) -> int:
 def cmd_augment_report(args: argparse.Namespace) -> int:
     from srgan.augment.report import ReportInputs, make_report
 
+    gan = Path(args.gan_checkpoint) if args.gan_checkpoint else Path(args.synth) / ".gan" / "checkpoint.pt"
     inputs = ReportInputs(Path(args.real), Path(args.synth), Path(args.test) if args.test else None,
-                          Path(args.classical) if args.classical else None)  # fmt: skip
+                          Path(args.classical) if args.classical else None, gan)  # fmt: skip
     out = Path(args.output) if args.output else Path(args.synth) / "report"
     from srgan.fsutil import check_disjoint
 

@@ -11,7 +11,7 @@ would do; checkpoints, resume, logs and stop handling are the loop's.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -125,12 +125,16 @@ def sample_grid(g: CondGenerator, classes: list[str], per_class: int, seed: int)
 
 
 class GanTrainer(TrainLoop):
-    """Trains on the labelled folder ``src``; checkpoints, samples and logs go to ``workdir``."""
+    """Trains on the labelled folder ``src``; checkpoints, samples and logs go to ``workdir``.
+
+    ``hold_out``: names of images (as :class:`~srgan.data.labelled.ImageSet` names them) left out of
+    training, e.g. the downstream study's validation split; recorded in the checkpoint.
+    """
 
     run_folders = ("tb", "samples")
 
     def __init__(self, src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: bool = False,
-                 progress: Progress | None = None) -> None:  # fmt: skip
+                 progress: Progress | None = None, hold_out: Collection[str] = ()) -> None:  # fmt: skip
         cfg.validate()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -138,6 +142,15 @@ class GanTrainer(TrainLoop):
         self.cfg, self.src = cfg, src
         self.total, self.log_every, self.checkpoint_every = cfg.steps, cfg.log_every, cfg.checkpoint_every
         self.data = load_images(src, cfg.size)
+        self.held_out = sorted(set(hold_out))
+        if self.held_out:
+            missing = set(self.held_out) - set(self.data.names)
+            if missing:
+                raise ConfigError(f"{src}: {len(missing)} image(s) to hold out are not there, e.g. {min(missing)}")
+            keep = torch.tensor([n not in set(self.held_out) for n in self.data.names])
+            d = self.data
+            self.data = type(d)(d.images[keep], d.labels[keep], d.classes, d.unreadable,
+                                [n for n, k in zip(d.names, keep.tolist(), strict=True) if k])  # fmt: skip
         n_cls, ch = len(self.data.classes), self.data.images.shape[1]
         torch.manual_seed(cfg.seed)
         self.g = CondGenerator(num_classes=n_cls, img_size=cfg.size, channels=ch, z_dim=cfg.z_dim, base=cfg.g_base)
@@ -162,11 +175,13 @@ class GanTrainer(TrainLoop):
         return asdict(self.cfg)
 
     def meta(self) -> dict[str, Any]:
-        return {"classes": self.data.classes, "g_hparams": self.g.hparams}
+        return {"classes": self.data.classes, "g_hparams": self.g.hparams, "held_out": self.held_out}
 
     def check_resumable(self, saved_config: dict[str, Any], meta: dict[str, Any]) -> None:
         if meta.get("classes") != self.data.classes or saved_config.get("size") != self.cfg.size:
             raise ConfigError(f"{self.checkpoint_path}: trained on other classes or size; cannot resume on {self.src}")
+        if meta.get("held_out", []) != self.held_out:
+            raise ConfigError(f"{self.checkpoint_path}: trained with other images held out; cannot resume here")
 
     def batches(self) -> Iterator[torch.Generator]:
         for step in range(self.iteration, self.total):
@@ -218,8 +233,8 @@ class GanTrainer(TrainLoop):
 
 
 def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: bool = False,
-              progress: Progress | None = None) -> Path:  # fmt: skip
-    """Train on SRC (see :class:`GanTrainer`); returns the checkpoint path."""
-    trainer = GanTrainer(src, workdir, cfg, resume=resume, progress=progress)
+              progress: Progress | None = None, hold_out: Collection[str] = ()) -> Path:  # fmt: skip
+    """Train on SRC but ``hold_out`` (see :class:`GanTrainer`); returns the checkpoint path."""
+    trainer = GanTrainer(src, workdir, cfg, resume=resume, progress=progress, hold_out=hold_out)
     trainer.run()
     return trainer.checkpoint_path
