@@ -199,6 +199,8 @@ def main() -> None:
         help="with --gradients: gan-stage checkpoints whose generator's grid each term is compared with",
     )
     ap.add_argument("--images", type=int, default=8, help="with --gradients: Set14 images to use")
+    ap.add_argument("--name", default="checkerboard",
+                    help="results file stem, e.g. checkerboard_val for choosing a run's snapshot on Set5")  # fmt: skip
     args = ap.parse_args()
     if args.gradients:
         write_gradients(args)
@@ -208,7 +210,7 @@ def main() -> None:
     pairs = [m.split("=", 1) if "=" in m else [m, m] for m in args.models]
     if REFERENCE not in [label for label, _ in pairs]:
         pairs.insert(0, [REFERENCE, REFERENCE])
-    path = RESULTS / "checkerboard.json"
+    path = RESULTS / f"{args.name}.json"
     record = json.loads(path.read_text()) if path.is_file() else {"rows": {}}
     lp = LPIPS()
     extra = {"lpips": lp.score_uint8, "checkerboard": lambda sr, hr: checkerboard_score(sr, period=4)}
@@ -253,7 +255,7 @@ def main() -> None:
             ratio = v["checkerboard"] / ref[ds]["checkerboard"]
             cells.append(f"{v['psnr_y']:.2f} / {v['lpips']:.4f} / {v['checkerboard']:.2f} ({ratio:.2f}x)")
         lines.append(f"| {label} | `{row['model']}` | " + " | ".join(cells) + " |")
-    atomic_write_bytes(RESULTS / "checkerboard.md", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(RESULTS / f"{args.name}.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 

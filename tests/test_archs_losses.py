@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from srgan.archs import PatchDiscriminator, SRResNet, VGGDiscriminator
 from srgan.archs.generator import icnr_
 from srgan.errors import ModelError
-from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss, load_backbone
+from srgan.losses import PIXEL_LOSSES, AdversarialLoss, PerceptualLoss, load_backbone, random_shift
 from srgan.weights import load_generator, read_metadata, save_generator
 
 
@@ -226,3 +226,14 @@ def test_antialiased_discriminator_sends_no_periodic_gradient(arch, chelsea):
         build_discriminator(arch, num_feat=16, antialias=True)(x).shape
         == build_discriminator(arch, num_feat=16)(x).shape
     )
+
+
+def test_random_shift_crops_at_the_offset_and_refuses_one_outside(chelsea):
+    x = torch.from_numpy(chelsea[:64, :64].transpose(2, 0, 1).copy()).float()[None]
+    assert random_shift(x, 0, (0, 0)) is x
+    y = random_shift(x, 7, (3, 5))
+    assert y.shape[-2:] == (57, 57)
+    assert torch.equal(y, x[..., 3:60, 5:62])
+    assert torch.equal(random_shift(x, 7, (7, 0)), x[..., 7:64, 0:57])
+    with pytest.raises(ValueError, match="outside"):
+        random_shift(x, 7, (8, 0))

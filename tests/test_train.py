@@ -145,6 +145,52 @@ def test_antialias_is_refused_where_it_does_not_apply(photo_dir):
         load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', 'disc.arch="vgg"', "disc.antialias=true"])
 
 
+def test_disc_shift_is_refused_where_it_does_not_apply(photo_dir):
+    with pytest.raises(ConfigError, match=r"disc\.shift must be in \[0, 16\) and applies to the patchgan only"):
+        load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', 'disc.arch="unet"', "disc.shift=7"])
+    with pytest.raises(ConfigError, match=r"disc\.shift must be"):
+        load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "data.patch_size=64", "disc.shift=32"])
+
+
+def _gan_run_recording_d_inputs(cfg, out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Run a gan-stage config; D's inputs (two per step) and the HR batches, in order."""
+    from srgan.train.sr_trainer import Trainer
+
+    trainer = Trainer(cfg, out)
+    seen: list[torch.Tensor] = []
+    batches: list[torch.Tensor] = []
+    trainer.d.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    step = trainer.train_step
+    trainer.train_step = lambda lr, hr: (batches.append(hr.clone()), step(lr, hr))[1]  # type: ignore[method-assign]
+    trainer.run()
+    return seen, batches
+
+
+def _gan_config(tmp_path: Path, photo_dir: Path, *overrides: str):
+    """A gan-stage config on the photo crops, started from a 2-iteration psnr stage."""
+    psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=2"]), tmp_path / "psnr")
+    return load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"',
+                              f'train.init_from="{psnr["weights"]}"', "data.patch_size=64", *overrides])  # fmt: skip
+
+
+def test_disc_shift_moves_the_discriminator_window_each_step_and_replays(tmp_path, photo_dir):
+    """disc.shift: D sees a (patch - shift) px window of real and fake at an offset drawn per step; runs agree."""
+    cfg = _gan_config(tmp_path, photo_dir, 'disc.arch="patchgan"', "disc.num_feat=8", "disc.shift=7",
+                      "train.iterations=6", "data.batch_size=2")  # fmt: skip
+    seen, batches = _gan_run_recording_d_inputs(cfg, tmp_path / "a")
+    assert len(seen) == 12 and all(t.shape[-2:] == (57, 57) for t in seen)
+    offsets = set()
+    for i, hr in enumerate(batches):  # D's real half is the HR batch's window at that step's offset
+        real = seen[2 * i][: hr.shape[0]]
+        found = [(y, x) for y in range(8) for x in range(8) if torch.equal(real, hr[..., y : y + 57, x : x + 57])]
+        assert found, i
+        offsets.add(found[0])
+    assert len(offsets) > 1  # the window moves
+    _gan_run_recording_d_inputs(cfg, tmp_path / "b")
+    a, b = _weights(tmp_path / "a" / "final.safetensors"), _weights(tmp_path / "b" / "final.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):
     psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=4"]), tmp_path / "psnr",
                  )  # fmt: skip
@@ -195,12 +241,8 @@ def test_init_from_another_upsampler_loads_the_body_only_when_asked(tmp_path, ph
 
 
 def test_gan_stage_with_unet_discriminator_and_grid_loss(tmp_path, photo_dir):
-    psnr = train(load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "train.iterations=2"]), tmp_path / "psnr")
-    cfg = load_config(TINY, [
-        f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{psnr["weights"]}"',
-        'disc.arch="unet"', "disc.num_feat=8", "loss.grid_weight=0.5", "train.iterations=2", "data.patch_size=64",
-        "train.log_every=1",
-    ])  # fmt: skip
+    cfg = _gan_config(tmp_path, photo_dir, 'disc.arch="unet"', "disc.num_feat=8", "loss.grid_weight=0.5",
+                      "train.iterations=2", "train.log_every=1")  # fmt: skip
     train(cfg, tmp_path / "gan")
     last = [__import__("json").loads(ln) for ln in (tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()][-1]
     assert all(np.isfinite(last[k]) for k in ("l_pix", "l_grid", "l_adv", "l_d")) and last["l_grid"] >= 0

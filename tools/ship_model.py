@@ -44,11 +44,13 @@ def main() -> None:
                     help="the light-denoise partner --denoise blends this model with (same architecture)")  # fmt: skip
     ap.add_argument("--export-only", metavar="FILE", type=Path,
                     help="only write the weights to FILE (to benchmark an unfinished run): no shipping")  # fmt: skip
+    ap.add_argument("--checkpoint", type=Path, metavar="FILE",
+                    help="a checkpoint other than the run's latest (e.g. a snapshot to choose from)")  # fmt: skip
     ap.add_argument("--raw", action="store_true",
                     help="the trained weights, not their EMA (an EMA still holding a fresh layer's init)")  # fmt: skip
     args = ap.parse_args()
 
-    ckpt = read_checkpoint(args.run / "checkpoints" / "latest.pt")
+    ckpt = read_checkpoint(args.checkpoint or args.run / "checkpoints" / "latest.pt")
     cfg = ckpt["config"]
     model_cfg = dict(cfg["model"])
     arch = model_cfg.pop("arch")

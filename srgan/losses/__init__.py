@@ -1,6 +1,6 @@
 """Losses: pixel, perceptual, adversarial; each a small Module carrying its weight."""
 
-from srgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss
+from srgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss, random_shift
 from srgan.losses.grid import GridLoss
 from srgan.losses.perceptual import BACKBONES, PerceptualLoss, load_backbone
 from srgan.losses.pixel import PIXEL_LOSSES, CharbonnierLoss, L1Loss, MSELoss
@@ -16,4 +16,5 @@ __all__ = [
     "MSELoss",
     "PerceptualLoss",
     "load_backbone",
+    "random_shift",
 ]

@@ -6,9 +6,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ADVERSARIAL_KINDS", "AdversarialLoss"]
+__all__ = ["ADVERSARIAL_KINDS", "AdversarialLoss", "random_shift"]
 
 ADVERSARIAL_KINDS = ("vanilla", "lsgan", "hinge", "ragan", "wgan")
+
+
+def random_shift(x: torch.Tensor, shift: int, offset: tuple[int, int]) -> torch.Tensor:
+    """``x`` cropped by ``shift`` pixels in each direction at ``offset`` (dy, dx), each in ``[0, shift]``.
+
+    Fed to the discriminator with a fresh offset every step, it keeps the discriminator's stride lattice
+    from holding a fixed phase against the generator's upsampling grid: a strided discriminator's
+    gradient repeats with its stride, and at a fixed phase it teaches the generator a periodic pattern.
+    """
+    if shift == 0:
+        return x
+    dy, dx = offset
+    if not (0 <= dy <= shift and 0 <= dx <= shift):
+        raise ValueError(f"offset {offset} outside [0, {shift}]")
+    h, w = x.shape[-2] - shift, x.shape[-1] - shift
+    return x[..., dy : dy + h, dx : dx + w]
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:

@@ -96,6 +96,7 @@ class DiscConfig:
     num_layers: int = 3
     spectral_norm: bool = True
     antialias: bool = False  # blur-pool instead of strided convs (patchgan, unet): no periodic gradient
+    shift: int = 0  # > 0: D sees its input cropped at a random offset in [0, shift] px each step (patchgan)
     lr: float = 1e-4
 
 
@@ -174,6 +175,8 @@ class Config:
             (t.checkpoint_every > 0 and t.log_every > 0, "train.checkpoint_every and train.log_every must be positive"),
             (self.val.every > 0, "val.every must be positive"),
             (not (self.disc.antialias and self.disc.arch == "vgg"), "disc.antialias applies to patchgan and unet only"),
+            (0 <= self.disc.shift < d.patch_size // 2 and not (self.disc.shift and self.disc.arch != "patchgan"),
+             f"disc.shift must be in [0, {d.patch_size // 2}) and applies to the patchgan only"),
         ]  # fmt: skip
         for ok, msg in checks:
             if not ok:

@@ -32,7 +32,7 @@ from srgan.data.degrade import DegradationConfig
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
 from srgan.errors import ConfigError, Interrupted, ModelError
-from srgan.losses import PIXEL_LOSSES, AdversarialLoss, GridLoss, PerceptualLoss
+from srgan.losses import PIXEL_LOSSES, AdversarialLoss, GridLoss, PerceptualLoss, random_shift
 from srgan.metrics.protocol import score_pair
 from srgan.progress import Progress
 from srgan.train.config import Config
@@ -274,6 +274,12 @@ class Trainer(TrainLoop):
             torch.nn.utils.clip_grad_norm_(params, self.cfg.train.grad_clip)
         self.scaler.step(opt)
 
+    def _d_input(self, hr: torch.Tensor, sr: torch.Tensor) -> torch.Tensor:
+        """Real and fake for D, cropped at this iteration's offset when disc.shift > 0 (seeded: resume is exact)."""
+        s = self.cfg.disc.shift
+        dy, dx = (int(v) for v in np.random.default_rng([self.cfg.train.seed, self.iteration]).integers(0, s + 1, 2))
+        return random_shift(torch.cat([hr, sr]), s, (dy, dx))
+
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         """One iteration: a G step (and a D step in the gan stage)."""
         logs: dict[str, float] = {}
@@ -297,7 +303,7 @@ class Trainer(TrainLoop):
                 d_raw = _unwrap(self.d)
                 for p in d_raw.parameters():
                     p.requires_grad_(False)
-                logits = d_raw(torch.cat([hr, sr])).float()
+                logits = d_raw(self._d_input(hr, sr)).float()
                 real_l, fake_l = logits.chunk(2)
                 l_adv = self.adversarial.generator(fake_l, real_l)
                 loss_g = loss_g + l_adv
@@ -308,7 +314,7 @@ class Trainer(TrainLoop):
             for p in _unwrap(self.d).parameters():
                 p.requires_grad_(True)
             with self._autocast():
-                logits = self.d(torch.cat([hr, sr.detach()])).float()
+                logits = self.d(self._d_input(hr, sr.detach())).float()
                 real_l, fake_l = logits.chunk(2)
                 loss_d = self.adversarial.discriminator(real_l, fake_l)
             self._step_opt(loss_d, self.opt_d, self.d.parameters())
