@@ -152,14 +152,15 @@ def test_disc_shift_is_refused_where_it_does_not_apply(photo_dir):
         load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "data.patch_size=64", "disc.shift=32"])
 
 
-def _gan_run_recording_d_inputs(cfg, out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Run a gan-stage config; D's inputs (two per step) and the HR batches, in order."""
+def _gan_run_recording(cfg, out: Path, module: str) -> tuple[list[tuple[torch.Tensor, ...]], list[torch.Tensor]]:
+    """Run a gan-stage config; the inputs of every call of the trainer's ``module`` ("d", "perceptual") and the
+    HR batches, in order."""
     from srgan.train.sr_trainer import Trainer
 
     trainer = Trainer(cfg, out)
-    seen: list[torch.Tensor] = []
+    seen: list[tuple[torch.Tensor, ...]] = []
     batches: list[torch.Tensor] = []
-    trainer.d.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    getattr(trainer, module).register_forward_pre_hook(lambda _m, args: seen.append(tuple(a.detach() for a in args)))
     step = trainer.train_step
     trainer.train_step = lambda lr, hr: (batches.append(hr.clone()), step(lr, hr))[1]  # type: ignore[method-assign]
     trainer.run()
@@ -177,18 +178,32 @@ def test_disc_shift_moves_the_discriminator_window_each_step_and_replays(tmp_pat
     """disc.shift: D sees a (patch - shift) px window of real and fake at an offset drawn per step; runs agree."""
     cfg = _gan_config(tmp_path, photo_dir, 'disc.arch="patchgan"', "disc.num_feat=8", "disc.shift=7",
                       "train.iterations=6", "data.batch_size=2")  # fmt: skip
-    seen, batches = _gan_run_recording_d_inputs(cfg, tmp_path / "a")
-    assert len(seen) == 12 and all(t.shape[-2:] == (57, 57) for t in seen)
+    seen, batches = _gan_run_recording(cfg, tmp_path / "a", "d")
+    assert len(seen) == 12 and all(t[0].shape[-2:] == (57, 57) for t in seen)
     offsets = set()
     for i, hr in enumerate(batches):  # D's real half is the HR batch's window at that step's offset
-        real = seen[2 * i][: hr.shape[0]]
+        real = seen[2 * i][0][: hr.shape[0]]
         found = [(y, x) for y in range(8) for x in range(8) if torch.equal(real, hr[..., y : y + 57, x : x + 57])]
         assert found, i
         offsets.add(found[0])
     assert len(offsets) > 1  # the window moves
-    _gan_run_recording_d_inputs(cfg, tmp_path / "b")
+    _gan_run_recording(cfg, tmp_path / "b", "d")
     a, b = _weights(tmp_path / "a" / "final.safetensors"), _weights(tmp_path / "b" / "final.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_perceptual_shift_crops_output_and_target_through_one_moving_window(tmp_path, photo_dir, shared_weights):
+    cfg = _gan_config(tmp_path, photo_dir, 'loss.perceptual="squeezenet"', "loss.perceptual_shift=5",
+                      f'loss.perceptual_weights_path="{shared_weights}"', "disc.num_feat=8", "train.iterations=4",
+                      "data.batch_size=2")  # fmt: skip
+    pairs, batches = _gan_run_recording(cfg, tmp_path / "gan", "perceptual")
+    offsets = set()
+    for (sr, target), hr in zip(pairs, batches, strict=True):
+        assert sr.shape == target.shape and sr.shape[-2:] == (59, 59)
+        found = [(y, x) for y in range(6) for x in range(6) if torch.equal(target, hr[..., y : y + 59, x : x + 59])]
+        assert found
+        offsets.add(found[0])
+    assert len(offsets) > 1
 
 
 def test_gan_stage_updates_both_networks(tmp_path, photo_dir, shared_weights):

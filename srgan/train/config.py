@@ -87,6 +87,9 @@ class LossConfig:
     adversarial: str = "vanilla"
     adversarial_weight: float = 5e-3
     grid_weight: float = 0.0  # > 0: penalise the sub-pixel grid (checkerboard) of the output, see losses.grid
+    # > 0: the perceptual loss sees output and target through one window at a random offset in [0, shift] px each
+    # step, so its backbone's stride lattice holds no fixed phase against the generator's grid (as disc.shift)
+    perceptual_shift: int = 0
 
 
 @dataclass
@@ -177,6 +180,8 @@ class Config:
             (not (self.disc.antialias and self.disc.arch == "vgg"), "disc.antialias applies to patchgan and unet only"),
             (0 <= self.disc.shift < d.patch_size // 2 and not (self.disc.shift and self.disc.arch != "patchgan"),
              f"disc.shift must be in [0, {d.patch_size // 2}) and applies to the patchgan only"),
+            (0 <= self.loss.perceptual_shift < d.patch_size // 2,
+             f"loss.perceptual_shift must be in [0, {d.patch_size // 2})"),
         ]  # fmt: skip
         for ok, msg in checks:
             if not ok:

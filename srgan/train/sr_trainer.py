@@ -274,11 +274,10 @@ class Trainer(TrainLoop):
             torch.nn.utils.clip_grad_norm_(params, self.cfg.train.grad_clip)
         self.scaler.step(opt)
 
-    def _d_input(self, hr: torch.Tensor, sr: torch.Tensor) -> torch.Tensor:
-        """Real and fake for D, cropped at this iteration's offset when disc.shift > 0 (seeded: resume is exact)."""
-        s = self.cfg.disc.shift
-        dy, dx = (int(v) for v in np.random.default_rng([self.cfg.train.seed, self.iteration]).integers(0, s + 1, 2))
-        return random_shift(torch.cat([hr, sr]), s, (dy, dx))
+    def _window(self, x: torch.Tensor, shift: int, stream: int) -> torch.Tensor:
+        """``x`` cropped by ``shift`` px at this iteration's offset for ``stream`` (seeded: resume stays exact)."""
+        rng = np.random.default_rng([self.cfg.train.seed, self.iteration, stream])
+        return random_shift(x, shift, (int(rng.integers(shift + 1)), int(rng.integers(shift + 1))))
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         """One iteration: a G step (and a D step in the gan stage)."""
@@ -293,7 +292,9 @@ class Trainer(TrainLoop):
                 loss_g = loss_g + l_grid
                 logs["l_grid"] = float(l_grid.detach())
             if self.perceptual is not None:
-                l_per = self.perceptual(sr.float(), hr)
+                sp = self.cfg.loss.perceptual_shift  # both through one window: the pair stays aligned
+                pair = self._window(torch.stack([sr.float(), hr]), sp, 1).unbind(0) if sp else (sr.float(), hr)
+                l_per = self.perceptual(*pair)
                 loss_g = loss_g + l_per
                 logs["l_percep"] = float(l_per.detach())
             if self.d is not None:
@@ -303,7 +304,7 @@ class Trainer(TrainLoop):
                 d_raw = _unwrap(self.d)
                 for p in d_raw.parameters():
                     p.requires_grad_(False)
-                logits = d_raw(self._d_input(hr, sr)).float()
+                logits = d_raw(self._window(torch.cat([hr, sr]), self.cfg.disc.shift, 0)).float()
                 real_l, fake_l = logits.chunk(2)
                 l_adv = self.adversarial.generator(fake_l, real_l)
                 loss_g = loss_g + l_adv
@@ -314,7 +315,7 @@ class Trainer(TrainLoop):
             for p in _unwrap(self.d).parameters():
                 p.requires_grad_(True)
             with self._autocast():
-                logits = self.d(self._d_input(hr, sr.detach())).float()
+                logits = self.d(self._window(torch.cat([hr, sr.detach()]), self.cfg.disc.shift, 0)).float()
                 real_l, fake_l = logits.chunk(2)
                 loss_d = self.adversarial.discriminator(real_l, fake_l)
             self._step_opt(loss_d, self.opt_d, self.d.parameters())
