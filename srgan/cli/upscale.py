@@ -109,12 +109,27 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
     return got["input"], got["output"]
 
 
+def _trained_on_clean_input(model: str) -> bool:
+    """Whether ``model`` is a shipped x4 model (the real-world model's scale) trained on clean input only."""
+    import json
+
+    from srgan.weights import read_metadata, shipped_model_path
+
+    path = shipped_model_path(model)
+    if path is None or model == REAL_WORLD_MODEL:
+        return False
+    meta = read_metadata(path)
+    config = json.loads(meta.get("config", "{}"))
+    return meta.get("scale") == "4" and config.get("data", {}).get("degradation", "bicubic") == "bicubic"
+
+
 class _DegradedHint:
     """Notes inputs that look compressed, for one line after the batch pointing at the real-world model."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str) -> None:
         from srgan.weights import shipped_model_path
 
+        self.model = model
         self.available = shipped_model_path(REAL_WORLD_MODEL) is not None
         self.found: list[tuple[Path, str]] = []
 
@@ -133,7 +148,7 @@ class _DegradedHint:
         which = f"{path.name} looks" if total == 1 else f"{len(self.found)} of {total} inputs look"
         detail = why if total == 1 else f"{path.name}: {why}"
         log.info("hint: %s compressed (%s); %s sharpens JPEG blocks, --model %s is trained for such photos",
-                 which, detail, DEFAULT_MODEL, REAL_WORLD_MODEL)  # fmt: skip
+                 which, detail, self.model, REAL_WORLD_MODEL)  # fmt: skip
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
@@ -190,7 +205,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                                      height=args.height)  # fmt: skip
         check_writable(jobs[0].dst.parent, need)
     bars = not args.no_progress and not args.quiet
-    hint = _DegradedHint() if args.model == DEFAULT_MODEL else None
+    hint = _DegradedHint(args.model) if _trained_on_clean_input(args.model) else None
     report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
                        quality=args.quality, skip_existing=args.skip_existing,
                        progress=Bar("upscale", "img", enabled=bars and len(jobs) > 1),
