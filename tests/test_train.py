@@ -306,6 +306,9 @@ def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, c
         "srgan-x4",
         "realsr-x4",
         "realsrgan-x4",
+        "realsr-x4-nearest",
+        "realsrgan-x4-nearest",
+        "benchmarks/configs/srgan-x4-nearest-shift.toml",
         "tests/configs/tiny.toml",
     ],
 )
