@@ -29,9 +29,10 @@ from common import data_dir, machine  # noqa: E402
 from srgan.archs import build_generator  # noqa: E402
 from srgan.evaluation import evaluate, model_method  # noqa: E402
 from srgan.fsutil import atomic_write_bytes  # noqa: E402
+from srgan.infer.models import lerp_weights  # noqa: E402
 from srgan.metrics.lpips import LPIPS  # noqa: E402
 from srgan.train.loop import read_checkpoint  # noqa: E402
-from srgan.weights import save_generator  # noqa: E402
+from srgan.weights import load_generator, save_generator, shipped_model_path  # noqa: E402
 
 
 def main() -> None:
@@ -46,6 +47,8 @@ def main() -> None:
                     help="only write the weights to FILE (to benchmark an unfinished run): no shipping")  # fmt: skip
     ap.add_argument("--checkpoint", type=Path, metavar="FILE",
                     help="a checkpoint other than the run's latest (e.g. a snapshot to choose from)")  # fmt: skip
+    ap.add_argument("--blend", nargs=2, metavar=("MODEL", "S"),
+                    help="network interpolation (ESRGAN): ship (1 - S) x MODEL + S x the run's weights")  # fmt: skip
     ap.add_argument("--raw", action="store_true",
                     help="the trained weights, not their EMA (an EMA still holding a fresh layer's init)")  # fmt: skip
     args = ap.parse_args()
@@ -58,6 +61,13 @@ def main() -> None:
     use_ema = "ema" in ckpt["state"] and not args.raw
     g.load_state_dict(ckpt["state"]["ema"] if use_ema else ckpt["state"]["g"])
     g.eval()
+    blend = None
+    if args.blend:
+        base, _ = load_generator(shipped_model_path(args.blend[0]) or args.blend[0])
+        if base.hparams != g.hparams:  # type: ignore[attr-defined]
+            raise SystemExit(f"--blend: {args.blend[0]} has another architecture than the run")
+        blend = {"with": args.blend[0], "s": float(args.blend[1])}
+        lerp_weights(g, base, blend["s"])
     out = REPO / "srgan" / "shipped" / f"{args.name}.safetensors"
     wall = None
     metrics = args.run / "metrics.jsonl"
@@ -79,6 +89,8 @@ def main() -> None:
     }
     if args.denoise_base:
         meta["denoise_base"] = args.denoise_base
+    if blend:
+        meta["blend"] = blend
     if args.export_only:
         save_generator(args.export_only, g, meta)
         print(f"wrote {args.export_only} (iteration {ckpt['iteration']}); nothing shipped")
