@@ -45,7 +45,7 @@ def test_resize_convolution_cannot_draw_a_grid_on_a_flat_input():
     """Issue 19's cause: a sub-pixel upsampler paints a period-4 pattern on a flat input, resize-conv cannot."""
     flat = torch.full((1, 3, 40, 40), 0.4)
     inner = (slice(None), slice(None), slice(48, 112), slice(48, 112))  # 12 LR pixels from the zero-padded border
-    for upsampler, flat_out in (("light", False), ("nearest", True)):
+    for upsampler, flat_out in (("light", False), ("nearest", True), ("bilinear", True)):
         g = _perturbed(SRResNet(scale=4, num_feat=8, num_blocks=2, upsampler=upsampler, up_feat=8))
         with torch.no_grad():
             out = g(flat)[inner]
@@ -64,7 +64,7 @@ def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
     assert (out - ref).abs().mean() < 0.2
 
 
-@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle", "nearest"])
+@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle", "nearest", "bilinear"])
 def test_img_skip_adds_exactly_the_bilinear_upscale(astronaut, upsampler):
     from srgan.data.tensors import array_to_tensor
 
@@ -237,3 +237,15 @@ def test_random_shift_crops_at_the_offset_and_refuses_one_outside(chelsea):
     assert torch.equal(random_shift(x, 7, (7, 0)), x[..., 7:64, 0:57])
     with pytest.raises(ValueError, match="outside"):
         random_shift(x, 7, (8, 0))
+
+
+def test_bilinear_resize_conv_leaves_no_block_edges_for_the_convs_to_sharpen():
+    """A smooth ramp through the x2 resize: nearest-neighbour copies make 2-px steps, bilinear a ramp."""
+    ramp = torch.arange(16.0).repeat(16, 1)[None, None]
+    for mode, steps in (("nearest", True), ("bilinear", False)):
+        g = SRResNet(scale=4, num_feat=1, num_blocks=0, upsampler=mode, up_feat=1)
+        up = g.upsample[0](ramp)[0, 0, 8, 4:28]  # away from the border
+        d = up.diff()
+        assert bool((d[::2] == 0).all() and (d[1::2] == 1).all()) is steps, mode
+        if not steps:
+            assert torch.allclose(d, torch.full_like(d, 0.5))

@@ -51,11 +51,12 @@ def test_tiled_equals_untiled(model_x4, astronaut, tile):
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
 
 
-def test_tiled_equals_untiled_with_the_resize_conv_upsampler(tmp_path, astronaut):
-    """upsampler="nearest" (srgan-x4's) runs full-resolution convs: tiles must still meet exactly."""
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+def test_tiled_equals_untiled_with_the_resize_conv_upsampler(tmp_path, astronaut, upsampler):
+    """The resize-conv upsamplers (srgan-x4's) run full-resolution convs: tiles must still meet exactly."""
     torch.manual_seed(2)
-    path = tmp_path / "mini-nearest-x4.safetensors"
-    g = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler="nearest", up_feat=8).eval()
+    path = tmp_path / f"mini-{upsampler}-x4.safetensors"
+    g = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler=upsampler, up_feat=8).eval()
     save_generator(path, g, {"scale": 4})
     img = astronaut[50:181, 200:297]
     whole = Upscaler(path, device="cpu", tile=0).upscale(img)

@@ -18,7 +18,7 @@ from torch import nn
 __all__ = ["ResidualBlock", "SRResNet", "SRResNetConfig", "icnr_"]
 
 
-UPSAMPLERS = ("pixelshuffle", "light", "nearest")
+UPSAMPLERS = ("pixelshuffle", "light", "nearest", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,9 @@ class SRResNet(nn.Module):
     grid even on a flat input, and a GAN's gradients teach it to (issue 19); resize-convolution
     maps a flat input to a flat output, so a grid can only follow the picture. ``img_skip`` adds the
     bilinearly upscaled input to the output, so the network learns only the missing detail.
+    ``upsampler="bilinear"`` is the same with bilinear resizing: nearest-neighbour copies leave block
+    edges on the 2-px (then 4-px) lattice, the one high frequency there before any conv, and a GAN
+    learned to sharpen them into a grid that follows the picture; bilinear resizing leaves none.
 
     Input and output are RGB (or ``in_ch`` channels) in [0, 1], ``(B, C, H, W)`` ->
     ``(B, C, H*scale, W*scale)``. ``SRResNet(config)`` or ``SRResNet(scale=2, ...)``: keyword
@@ -138,10 +141,11 @@ class SRResNet(nn.Module):
             nn.init.zeros_(conv.bias)
             self.upsample = nn.Sequential(conv, nn.PixelShuffle(scale))
             self.tail: nn.Module = nn.Identity()
-        elif upsampler == "nearest":
+        elif upsampler in ("nearest", "bilinear"):
             width = num_feat
+            up = {"mode": "nearest"} if upsampler == "nearest" else {"mode": "bilinear", "align_corners": False}
             for s in steps:
-                layers += [nn.Upsample(scale_factor=s, mode="nearest"), nn.Conv2d(width, c.up_feat, 3, padding=1),
+                layers += [nn.Upsample(scale_factor=s, **up), nn.Conv2d(width, c.up_feat, 3, padding=1),
                            nn.LeakyReLU(0.1, inplace=True)]  # fmt: skip
                 width = c.up_feat
             self.upsample = nn.Sequential(*layers)
