@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from srgan.archs.classifier import ResNet20
+from srgan.augment.study_protocol import Protocol, split_for_run, split_validation, validation_names
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
@@ -59,30 +60,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Protocol:
-    epochs: int = 60
-    batch: int = 128
-    lr: float = 0.1
-    weight_decay: float = 5e-4
-    val_fraction: float = 0.1
-    flip: bool = True
-    budget: float | None = None  # seconds per run; epochs stop early (and are reported) when it runs out
-    # which epoch's weights are kept: the best validation accuracy, ties broken by the lower validation loss
-    # ("accuracy+loss"), or the first epoch with the best accuracy ("accuracy"; a small validation split that
-    # reaches 100 % early, as MNIST-small's 50 images do, then keeps an early, undertrained epoch)
-    selection: str = "accuracy+loss"
-    # the validation split is drawn once from this seed, the same for every run and for the GAN's hold-out;
-    # None: each run's seed draws its own split (the first study's protocol; the GAN then saw them)
-    split_seed: int | None = 0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch < 2 or not 0 < self.val_fraction < 0.5:
-            raise ConfigError("the study needs epochs >= 1, batch >= 2 and a validation fraction in (0, 0.5)")
-        if self.selection not in ("accuracy+loss", "accuracy"):
-            raise ConfigError(f"selection must be 'accuracy+loss' or 'accuracy', got {self.selection!r}")
 
 
 @dataclass(frozen=True)
@@ -138,34 +115,6 @@ class ArmResult:
 
     def test(self) -> np.ndarray:
         return np.array([r.test_accuracy for r in self.runs])
-
-
-def split_validation(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stratified (train, val) index tensors of the real training images: ``fraction`` of each class to val."""
-    gen = torch.Generator().manual_seed(seed)
-    train, val = [], []
-    for c in labels.unique().tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        k = max(1, round(len(idx) * fraction))
-        val.append(idx[:k])
-        train.append(idx[k:])
-    return torch.cat(train).sort().values, torch.cat(val).sort().values
-
-
-def _split(labels: torch.Tensor, proto: Protocol, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """This run's (train, val) split: the protocol's fixed one, or the run seed's when ``split_seed`` is None."""
-    return split_validation(labels, proto.val_fraction, seed if proto.split_seed is None else proto.split_seed)
-
-
-def validation_names(real: ImageSet, proto: Protocol) -> list[str]:
-    """Names of the real images the study validates on: a GAN whose synthetic data is studied must not see them."""
-    if proto.split_seed is None:
-        raise ConfigError("a per-run validation split (split_seed None) has no one set of images to hold out")
-    if len(real.names) != len(real.labels):
-        raise ConfigError("the real images carry no names to hold out by")
-    _, va = _split(real.labels, proto, 0)
-    return sorted(real.names[i] for i in va.tolist())
 
 
 def _to(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
@@ -297,7 +246,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     filtered and soft-label arms.
     """
     real = data["real"]
-    tr, va = _split(real.labels, proto, seed)
+    tr, va = split_for_run(real.labels, proto, seed)
     train_set, val_set = (real.images[tr], real.labels[tr]), (real.images[va], real.labels[va])
     n_cls = len(real.classes)
     added: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -419,7 +368,7 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
 
 def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0) -> torch.nn.Module:
     """A classifier of the real images (epoch chosen on a validation split of them) to filter and soft-label with."""
-    tr, va = _split(real.labels, proto, seed)
+    tr, va = split_for_run(real.labels, proto, seed)
     model, run = train((real.images[tr], real.labels[tr]), (real.images[va], real.labels[va]),
                        num_classes=len(real.classes), proto=proto, seed=seed)  # fmt: skip
     log.info("teacher classifier: %.1f %% on its validation split (epoch %d)", 100 * run.val_accuracy, run.epoch)
