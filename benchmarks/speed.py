@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--models", nargs="*", help="subset of models (default: all)")
+    ap.add_argument("--models", nargs="*", help="subset of models (default: all), or .safetensors files")
     ap.add_argument("--name", help="results file stem (default: speed_DEVICE); use one for a subset of models")
     ap.add_argument("--child", nargs=4, metavar=("MODEL", "SIZE", "DEVICE", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -145,7 +145,8 @@ def main() -> None:
     shipped = [f"srgan:{m.name}" for m in list_models() if m.scale == 4]
     models = [*shipped, "RRDBNet", "SwinIR-M", "SwinIR-light", *[f"opencv:{n}" for n in available(4)]]
     if args.models:
-        models = [m for m in models if m in args.models or m.split(":")[-1] in args.models]
+        files = [f"srgan:{m}" for m in args.models if m.endswith(".safetensors")]  # a trained, unshipped model
+        models = [m for m in models if m in args.models or m.split(":")[-1] in args.models] + files
     precisions = ["fp32", "fp16", "bf16"] if args.device.startswith("cuda") else ["fp32"]
     rows = []
     for size in args.sizes:
