@@ -144,10 +144,11 @@ class GanTrainer(TrainLoop):
         self.data = load_images(src, cfg.size)
         self.held_out = sorted(set(hold_out))
         if self.held_out:
-            missing = set(self.held_out) - set(self.data.names)
+            held = set(self.held_out)
+            missing = held - set(self.data.names)
             if missing:
                 raise ConfigError(f"{src}: {len(missing)} image(s) to hold out are not there, e.g. {min(missing)}")
-            keep = torch.tensor([n not in set(self.held_out) for n in self.data.names])
+            keep = torch.tensor([n not in held for n in self.data.names])
             d = self.data
             self.data = type(d)(d.images[keep], d.labels[keep], d.classes, d.unreadable,
                                 [n for n, k in zip(d.names, keep.tolist(), strict=True) if k])  # fmt: skip
