@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
+from common import REPO, RESULTS, command_line, data_dir, dataset_dir, machine, machine_markdown
 
 from srgan.evaluation import evaluate, model_method
 from srgan.fsutil import atomic_write_bytes
@@ -218,7 +218,7 @@ def main() -> None:
         t0 = time.perf_counter()
         row = {"model": model, "command": command_line(), "sets": {}}
         for ds in args.datasets:
-            results, failures = evaluate(data_dir() / ds, [model_method(model, 4, "cpu")], scale=4, extra=extra)
+            results, failures = evaluate(dataset_dir(ds), [model_method(model, 4, "cpu")], scale=4, extra=extra)
             if failures:
                 raise SystemExit(f"unreadable images in {ds}")
             r = results[0]

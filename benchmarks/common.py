@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import platform
+import re
 import shlex
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +32,30 @@ def data_dir() -> Path:
     if not (root / "Set5").is_dir():
         sys.exit(f"benchmark data not found at {root}; set SRGAN_DATA to the shared/data folder")
     return root
+
+
+@functools.cache
+def dataset_dir(spec: str) -> Path:
+    """A benchmark folder under :func:`data_dir` by name, or ``NAME[::K]``: every K-th of its images in name order.
+
+    ``BSD200[::10]`` is the validation set the issue-19 studies choose snapshots on: 20 photos from the
+    same collection as the BSD100 test set (Berkeley's BSDS300 train split). They are also in the
+    training data, which cannot teach a 1,500-iteration patch-trained generator its periodic grid or
+    its blur, but a reviewer should know. The subset is a temporary folder of symbolic links.
+    """
+    m = re.fullmatch(r"(.+)\[::(\d+)\]", spec)
+    if not m:
+        return data_dir() / spec
+    from srgan.imageio import list_images
+
+    src, step = data_dir() / m.group(1), int(m.group(2))
+    tmp = tempfile.TemporaryDirectory(prefix="srgan-subset-")
+    atexit.register(tmp.cleanup)
+    out = Path(tmp.name) / spec.replace("[::", "-every").rstrip("]")
+    out.mkdir()
+    for f in sorted(list_images(src))[::step]:
+        (out / f.name).symlink_to(f.resolve())
+    return out
 
 
 def cpu_model() -> str:

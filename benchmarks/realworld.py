@@ -32,7 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
+from common import REPO, RESULTS, command_line, data_dir, dataset_dir, machine, machine_markdown
 from crops import label_tile, zoom_tile
 
 from srgan.data.degrade import Stage, add_noise, jpeg, mixed_kernel
@@ -143,15 +143,15 @@ def main() -> None:
         for ds in args.datasets:
             for recipe_name in ("one-stage", "two-stage"):
                 lr_dir = Path(tmp) / ds / recipe_name
-                make_lr_folder(root / ds, lr_dir, recipe_name == "two-stage")
-                results, failures = evaluate(root / ds, methods, scale=4, lr_dir=lr_dir, extra=extra)
+                make_lr_folder(dataset_dir(ds), lr_dir, recipe_name == "two-stage")
+                results, failures = evaluate(dataset_dir(ds), methods, scale=4, lr_dir=lr_dir, extra=extra)
                 if failures:
                     raise SystemExit(f"{ds}: {failures[0].message}")
                 rows += [{"dataset": ds, "input": recipe_name, "method": r.method, "psnr_y": r.psnr_y,
                           "ssim_y": r.ssim_y, "lpips": r.extra["lpips"], "checkerboard": r.extra["checkerboard"],
                           "seconds": r.seconds} for r in results]  # fmt: skip
                 print(f"done {ds} {recipe_name}", flush=True)
-            results, _ = evaluate(root / ds, methods, scale=4, extra={"checkerboard": extra["checkerboard"]})
+            results, _ = evaluate(dataset_dir(ds), methods, scale=4, extra={"checkerboard": extra["checkerboard"]})
             rows += [{"dataset": ds, "input": "clean", "method": r.method, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y,
                       "lpips": None, "checkerboard": r.extra["checkerboard"], "seconds": r.seconds}
                      for r in results]  # fmt: skip

@@ -299,18 +299,9 @@ def test_empty_folder_and_small_images_refused(tmp_path, photo_dir, astronaut, c
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "srresnet-x4",
-        "srresnet-x2",
-        "srresnet-x4-nearest",
-        "srgan-x4",
-        "realsr-x4",
-        "realsrgan-x4",
-        "realsr-x4-nearest",
-        "realsrgan-x4-nearest",
-        "benchmarks/configs/srgan-x4-nearest-shift.toml",
-        "tests/configs/tiny.toml",
-    ],
+    sorted(p.stem for p in (REPO / "srgan" / "configs").glob("*.toml"))
+    + sorted(str(p.relative_to(REPO)) for p in (REPO / "benchmarks" / "configs").glob("*.toml"))
+    + ["tests/configs/tiny.toml"],
 )
 def test_shipped_configs_are_valid(shared_data, name, monkeypatch):
     monkeypatch.chdir(REPO)  # configs name ../shared/data relative to the repository root

@@ -46,20 +46,28 @@ def main() -> None:
     ap.add_argument("--export-only", metavar="FILE", type=Path,
                     help="only write the weights to FILE (to benchmark an unfinished run): no shipping")  # fmt: skip
     ap.add_argument("--checkpoint", type=Path, metavar="FILE",
-                    help="a checkpoint other than the run's latest (e.g. a snapshot to choose from)")  # fmt: skip
+                    help="a checkpoint other than the run's latest (e.g. a snapshot to choose from), "
+                         "or weights exported by --export-only")  # fmt: skip
     ap.add_argument("--blend", nargs=2, metavar=("MODEL", "S"),
                     help="network interpolation (ESRGAN): ship (1 - S) x MODEL + S x the run's weights")  # fmt: skip
     ap.add_argument("--raw", action="store_true",
                     help="the trained weights, not their EMA (an EMA still holding a fresh layer's init)")  # fmt: skip
     args = ap.parse_args()
 
-    ckpt = read_checkpoint(args.checkpoint or args.run / "checkpoints" / "latest.pt")
-    cfg = ckpt["config"]
-    model_cfg = dict(cfg["model"])
-    arch = model_cfg.pop("arch")
-    g = build_generator(arch, **model_cfg)
-    use_ema = "ema" in ckpt["state"] and not args.raw
-    g.load_state_dict(ckpt["state"]["ema"] if use_ema else ckpt["state"]["g"])
+    source = args.checkpoint or args.run / "checkpoints" / "latest.pt"
+    if source.suffix == ".safetensors":  # weights exported by --export-only (kept in weights/training/)
+        if args.raw:
+            raise SystemExit(f"--raw: {source} holds one set of weights already (its metadata says which)")
+        g, exported = load_generator(source)
+        cfg, iteration = json.loads(exported["config"]), int(exported["iterations"])
+        use_ema = exported.get("weights") == "ema"
+    else:
+        ckpt = read_checkpoint(source)
+        cfg, iteration = ckpt["config"], int(ckpt["iteration"])
+        g = build_generator(cfg["model"]["arch"], **{k: v for k, v in cfg["model"].items() if k != "arch"})
+        use_ema = "ema" in ckpt["state"] and not args.raw
+        g.load_state_dict(ckpt["state"]["ema"] if use_ema else ckpt["state"]["g"])
+    model_cfg = {k: v for k, v in cfg["model"].items() if k != "arch"}
     g.eval()
     blend = None
     if args.blend:
@@ -72,7 +80,9 @@ def main() -> None:
     wall = None
     metrics = args.run / "metrics.jsonl"
     if metrics.is_file():
-        times = [json.loads(ln)["time"] for ln in metrics.read_text().splitlines() if ln.strip()]
+        records = [json.loads(ln) for ln in metrics.read_text().splitlines() if ln.strip()]
+        # up to the shipped iteration (a snapshot may be earlier than the run's end)
+        times = [r["time"] for r in records if r.get("iteration", 0) <= iteration]
         # a run resumed over several sessions has long stops between records: count only the running time
         steps = [b - a for a, b in itertools.pairwise(times)]
         wall = sum(dt for dt in steps if dt < PAUSE_SECONDS) if steps else None
@@ -80,7 +90,7 @@ def main() -> None:
         "description": args.description,
         "scale": model_cfg["scale"],
         "stage": cfg["train"]["stage"],
-        "iterations": ckpt["iteration"],
+        "iterations": iteration,
         "training_data": [Path(d).name for d in cfg["data"]["train_dirs"]],
         "parameters": sum(p.numel() for p in g.parameters()),
         "weights": "ema" if use_ema else "raw",
@@ -93,7 +103,7 @@ def main() -> None:
         meta["blend"] = blend
     if args.export_only:
         save_generator(args.export_only, g, meta)
-        print(f"wrote {args.export_only} (iteration {ckpt['iteration']}); nothing shipped")
+        print(f"wrote {args.export_only} (iteration {iteration}); nothing shipped")
         return
     tmp = out.with_suffix(".tmp.safetensors")
     save_generator(tmp, g, meta)  # measure the exact file we ship
@@ -114,7 +124,7 @@ def main() -> None:
     meta["benchmarks_full"] = bench
     save_generator(out, g, meta)
     os.unlink(tmp)
-    record = {"model": args.name, "iterations": ckpt["iteration"], "benchmarks": bench, "protocol": "basicsr",
+    record = {"model": args.name, "iterations": iteration, "benchmarks": bench, "protocol": "basicsr",
               "eval_seconds": time.perf_counter() - t0, "machine": machine(),
               "command": " ".join(["python", "tools/ship_model.py", *sys.argv[1:]])}  # fmt: skip
     atomic_write_bytes(REPO / "benchmarks" / "results" / f"{args.name}.json", json.dumps(record, indent=2).encode())
