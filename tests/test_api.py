@@ -140,7 +140,7 @@ def test_denoise_blends_a_model_with_its_partner(tmp_path, crop):
     assert not np.array_equal(outs[0.5], outs[0.0]) and not np.array_equal(outs[0.5], outs[1.0])
 
 
-@pytest.mark.parametrize("model", ["realsr-x4"])
+@pytest.mark.parametrize("model", ["realsr-x4", "realsrgan-x4"])
 def test_shipped_real_world_model_cleans_a_noisy_jpeg_at_every_denoise_strength(model, chelsea):
     """--denoise 0 is the partner (it sharpens noise and blocks), 1 the real-world model; 0.5 and 1 both clean."""
     import io
