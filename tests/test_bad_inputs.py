@@ -479,8 +479,9 @@ def test_signal_mid_batch_loses_nothing(tmp_path, sig, code):
     save_generator(model, SRResNet(scale=4, num_feat=16, num_blocks=3).eval(), {"scale": 4})
     src = tmp_path / "in"
     photo = skimage.data.astronaut()
-    for i in range(10):
-        write_image(src / f"img{i}.png", photo[i * 20 : i * 20 + 200, :200])
+    n = 40  # enough that the batch outlasts the poll below on a loaded machine (10 once all finished first)
+    for i in range(n):
+        write_image(src / f"img{i}.png", photo[(i % 16) * 20 : (i % 16) * 20 + 200, :200])
     before = _snapshot(src)
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -497,7 +498,7 @@ def test_signal_mid_batch_loses_nothing(tmp_path, sig, code):
         assert err.strip().splitlines()[-1] == "srgan: error: interrupted"
         assert not list(out.glob(TEMP_GLOB))  # Ctrl-C cleans up its temporary file; kill -9 cannot
     finished = sorted(out.glob("*.png"))
-    assert 0 < len(finished) < 10, "the batch was not interrupted mid-way"
+    assert 0 < len(finished) < n, "the batch was not interrupted mid-way"
     for f in finished:
         assert read_image(f).shape == (800, 800, 3)
     assert _snapshot(src) == before
