@@ -141,17 +141,18 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for ds in args.datasets:
+            hr_dir = dataset_dir(ds)
             for recipe_name in ("one-stage", "two-stage"):
                 lr_dir = Path(tmp) / ds / recipe_name
-                make_lr_folder(dataset_dir(ds), lr_dir, recipe_name == "two-stage")
-                results, failures = evaluate(dataset_dir(ds), methods, scale=4, lr_dir=lr_dir, extra=extra)
+                make_lr_folder(hr_dir, lr_dir, recipe_name == "two-stage")
+                results, failures = evaluate(hr_dir, methods, scale=4, lr_dir=lr_dir, extra=extra)
                 if failures:
                     raise SystemExit(f"{ds}: {failures[0].message}")
                 rows += [{"dataset": ds, "input": recipe_name, "method": r.method, "psnr_y": r.psnr_y,
                           "ssim_y": r.ssim_y, "lpips": r.extra["lpips"], "checkerboard": r.extra["checkerboard"],
                           "seconds": r.seconds} for r in results]  # fmt: skip
                 print(f"done {ds} {recipe_name}", flush=True)
-            results, _ = evaluate(dataset_dir(ds), methods, scale=4, extra={"checkerboard": extra["checkerboard"]})
+            results, _ = evaluate(hr_dir, methods, scale=4, extra={"checkerboard": extra["checkerboard"]})
             rows += [{"dataset": ds, "input": "clean", "method": r.method, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y,
                       "lpips": None, "checkerboard": r.extra["checkerboard"], "seconds": r.seconds}
                      for r in results]  # fmt: skip

@@ -64,7 +64,7 @@ def main() -> None:
     else:
         ckpt = read_checkpoint(source)
         cfg, iteration = ckpt["config"], int(ckpt["iteration"])
-        g = build_generator(cfg["model"]["arch"], **{k: v for k, v in cfg["model"].items() if k != "arch"})
+        g = build_generator(**cfg["model"])  # the arch name and its hyperparameters
         use_ema = "ema" in ckpt["state"] and not args.raw
         g.load_state_dict(ckpt["state"]["ema"] if use_ema else ckpt["state"]["g"])
     model_cfg = {k: v for k, v in cfg["model"].items() if k != "arch"}
