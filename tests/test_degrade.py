@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -132,6 +134,48 @@ def test_degradation_choice_in_configs(tmp_path, images):
     assert cfg.data.degradation == "realesrgan"
     with pytest.raises(ConfigError, match=r"data\.degradation"):
         load_config(tiny, [f'data.train_dirs=["{tmp_path}"]', 'data.degradation="blurry"'])
+
+
+def test_second_order_prob_is_the_share_of_samples_that_get_the_second_pass(photo):
+    """A second pass that adds strong noise marks the samples it ran on: none at 0, about half at 0.5, all at 1."""
+    hr = torch.from_numpy(np.ascontiguousarray(photo.transpose(2, 0, 1)))
+    quiet = Stage(blur_prob=0.0, resize_prob=(0.0, 0.0, 1.0), gaussian_noise_prob=1.0, noise_range=(0.0, 0.0),
+                  jpeg_range=(95, 95))  # fmt: skip
+    loud = dataclasses.replace(quiet, noise_range=(255.0, 255.0), gray_noise_prob=0.0)
+
+    def roughness(second_prob: float) -> np.ndarray:
+        cfg = DegradationConfig(first=quiet, second=loud, second_prob=second_prob, final_sinc_prob=0.0)
+        out = []
+        for seed in range(40):
+            lr = degrade(hr, 4, cfg, np.random.default_rng(seed)).numpy()
+            out.append(float(np.abs(lr[:, 1:, :] - lr[:, :-1, :]).mean()))
+        return np.array(out)
+
+    none, half, every = roughness(0.0), roughness(0.5), roughness(1.0)
+    bar = none.max()
+    assert (every > bar).all()
+    assert 0.25 <= (half > bar).mean() <= 0.75
+    with pytest.raises(ValueError, match="second_prob"):
+        DegradationConfig(second_prob=1.5)
+
+
+def test_second_order_prob_reaches_the_training_data(tmp_path, images):
+    from conftest import REPO
+
+    from srgan.imageio import write_image
+    from srgan.train import load_config
+    from srgan.train.sr_trainer import Trainer
+
+    write_image(tmp_path / "a.png", images[0][1])
+    tiny = REPO / "tests" / "configs" / "tiny.toml"
+    data = f'data.train_dirs=["{tmp_path}"]'
+    cfg = load_config(tiny, [data, 'data.degradation="realesrgan"', "data.second_order_prob=0.25"])
+    trainer = Trainer(cfg, tmp_path / "run")
+    assert trainer.dataset.degradation is not None and trainer.dataset.degradation.second_prob == 0.25
+    with pytest.raises(ConfigError, match=r"data\.second_order_prob must be in \[0, 1\]"):
+        load_config(tiny, [data, 'data.degradation="realesrgan"', "data.second_order_prob=2"])
+    with pytest.raises(ConfigError, match=r"applies to data\.degradation = \"realesrgan\" only"):
+        load_config(tiny, [data, "data.second_order_prob=0.5"])
 
 
 def test_array_to_tensor_round_trip(photo):

@@ -63,6 +63,9 @@ class DataConfig:
     patch_size: int = 128  # HR side
     batch_size: int = 16  # global, split across processes
     degradation: str = "bicubic"  # or "realesrgan": Real-ESRGAN's second-order model (srgan.data.degrade)
+    # realesrgan only: the probability of the second degradation pass (Real-ESRGAN: 1; lower mixes in milder,
+    # first-order samples)
+    second_order_prob: float = 1.0
     num_workers: int = 0
     augment: bool = True
     small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
@@ -171,6 +174,9 @@ class Config:
             (d.patch_size > 0 and d.patch_size % m.scale == 0,
              f"data.patch_size {d.patch_size} must be a positive multiple of model.scale {m.scale}"),
             (d.batch_size > 0, "data.batch_size must be positive"),
+            (0 <= d.second_order_prob <= 1, f"data.second_order_prob must be in [0, 1], got {d.second_order_prob}"),
+            (d.second_order_prob == 1 or d.degradation == "realesrgan",
+             "data.second_order_prob applies to data.degradation = \"realesrgan\" only"),
             (t.iterations > 0, "train.iterations must be positive"),
             (t.lr > 0, "train.lr must be positive"),
             (len(t.betas) == 2, "train.betas needs two values"),

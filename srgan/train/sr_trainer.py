@@ -167,7 +167,9 @@ class Trainer(TrainLoop):
             skip_small=cfg.data.small_images == "skip",
         )  # fmt: skip
         self.n_train_images = len(images)
-        degradation = DegradationConfig() if cfg.data.degradation == "realesrgan" else None
+        degradation = (
+            DegradationConfig(second_prob=cfg.data.second_order_prob) if cfg.data.degradation == "realesrgan" else None
+        )
         self.dataset = PatchDataset(
             images, scale=cfg.model.scale, patch_size=cfg.data.patch_size, seed=t.seed,
             augment=cfg.data.augment, degradation=degradation,
