@@ -159,7 +159,8 @@ def test_second_order_prob_is_the_share_of_samples_that_get_the_second_pass(phot
         DegradationConfig(second_prob=1.5)
 
 
-def test_second_order_prob_reaches_the_training_data(tmp_path, images):
+def test_degradation_keys_reach_the_training_data(tmp_path, images):
+    """data.second_order_prob and data.first_pass / second_pass (Stage fields) shape the trainer's degradations."""
     from conftest import REPO
 
     from srgan.imageio import write_image
@@ -168,14 +169,26 @@ def test_second_order_prob_reaches_the_training_data(tmp_path, images):
 
     write_image(tmp_path / "a.png", images[0][1])
     tiny = REPO / "tests" / "configs" / "tiny.toml"
-    data = f'data.train_dirs=["{tmp_path}"]'
-    cfg = load_config(tiny, [data, 'data.degradation="realesrgan"', "data.second_order_prob=0.25"])
-    trainer = Trainer(cfg, tmp_path / "run")
-    assert trainer.dataset.degradation is not None and trainer.dataset.degradation.second_prob == 0.25
-    with pytest.raises(ConfigError, match=r"data\.second_order_prob must be in \[0, 1\]"):
-        load_config(tiny, [data, 'data.degradation="realesrgan"', "data.second_order_prob=2"])
-    with pytest.raises(ConfigError, match=r"applies to data\.degradation = \"realesrgan\" only"):
-        load_config(tiny, [data, "data.second_order_prob=0.5"])
+    data, real = f'data.train_dirs=["{tmp_path}"]', 'data.degradation="realesrgan"'
+    cfg = load_config(tiny, [data, real, "data.second_order_prob=0.25", "data.first_pass.noise_range=[1, 15]",
+                             "data.second_pass.jpeg_range=[40, 95]", "data.second_pass.blur_prob=0.5"])  # fmt: skip
+    deg = Trainer(cfg, tmp_path / "run").dataset.degradation
+    assert deg is not None and deg.second_prob == 0.25
+    assert deg.first == dataclasses.replace(DegradationConfig().first, noise_range=(1.0, 15.0))
+    assert deg.second == dataclasses.replace(DegradationConfig().second, jpeg_range=(40, 95), blur_prob=0.5)
+    bad = {
+        "data.second_order_prob=2": r"data\.second_order_prob must be in \[0, 1\]",
+        "data.first_pass.noise=[1, 5]": r"unknown config key data\.first_pass\.noise \(known: blur_prob",
+        "data.first_pass.noise_range=[9, 5]": r"data\.first_pass: degradation noise_range must be an increasing pair",
+        "data.second_pass.jpeg_range=[40.5, 90]": r"data\.second_pass\.jpeg_range: expected whole numbers",
+        'data.second_pass.blur_sigma="wide"': r"data\.second_pass\.blur_sigma: expected a list of numbers",
+    }
+    for override, message in bad.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(tiny, [data, real, override])
+    for override in ("data.second_order_prob=0.5", "data.first_pass.noise_range=[1, 5]"):
+        with pytest.raises(ConfigError, match=r'apply to data\.degradation = "realesrgan" only'):
+            load_config(tiny, [data, override])
 
 
 def test_array_to_tensor_round_trip(photo):

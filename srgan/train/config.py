@@ -17,6 +17,7 @@ from typing import Any
 import tomllib
 
 from srgan.archs.generator import SRResNetConfig
+from srgan.data.degrade import DegradationConfig, Stage
 from srgan.errors import ConfigError
 
 __all__ = ["Config", "load_config"]
@@ -66,6 +67,28 @@ class DataConfig:
     # realesrgan only: the probability of the second degradation pass (Real-ESRGAN: 1; lower mixes in milder,
     # first-order samples)
     second_order_prob: float = 1.0
+    # realesrgan only: fields of srgan.data.degrade.Stage that replace Real-ESRGAN's ranges in the first and the
+    # second pass, e.g. [data.first_pass] noise_range = [1.0, 15.0]
+    first_pass: dict[str, Any] = field(default_factory=dict)
+    second_pass: dict[str, Any] = field(default_factory=dict)
+
+    def degradation_config(self) -> DegradationConfig | None:
+        """The degradation model the data section asks for; None for plain bicubic LR."""
+        if self.degradation != "realesrgan":
+            if self.second_order_prob != 1 or self.first_pass or self.second_pass:
+                raise ConfigError(
+                    "data.second_order_prob, data.first_pass and data.second_pass apply to "
+                    'data.degradation = "realesrgan" only'
+                )
+            return None
+        base = DegradationConfig()
+        return dataclasses.replace(
+            base,
+            first=_stage(base.first, self.first_pass, "data.first_pass"),
+            second=_stage(base.second, self.second_pass, "data.second_pass"),
+            second_prob=self.second_order_prob,
+        )
+
     num_workers: int = 0
     augment: bool = True
     small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
@@ -175,8 +198,6 @@ class Config:
              f"data.patch_size {d.patch_size} must be a positive multiple of model.scale {m.scale}"),
             (d.batch_size > 0, "data.batch_size must be positive"),
             (0 <= d.second_order_prob <= 1, f"data.second_order_prob must be in [0, 1], got {d.second_order_prob}"),
-            (d.second_order_prob == 1 or d.degradation == "realesrgan",
-             "data.second_order_prob applies to data.degradation = \"realesrgan\" only"),
             (t.iterations > 0, "train.iterations must be positive"),
             (t.lr > 0, "train.lr must be positive"),
             (len(t.betas) == 2, "train.betas needs two values"),
@@ -192,11 +213,36 @@ class Config:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+        d.degradation_config()
         for folder in d.train_dirs:
             if not Path(folder).is_dir():
                 raise ConfigError(f"data.train_dirs: folder {folder} does not exist")
         if self.val.dir and not Path(self.val.dir).is_dir():
             raise ConfigError(f"val.dir: folder {self.val.dir} does not exist")
+
+
+def _stage(base: Stage, values: dict[str, Any], key: str) -> Stage:
+    """``base`` with the fields in ``values`` replaced (TOML arrays become tuples of the field's element type)."""
+    changes: dict[str, Any] = {}
+    known = [f.name for f in dataclasses.fields(Stage)]
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown config key {key}.{name} (known: {', '.join(known)})")
+        default = getattr(base, name)
+        if isinstance(default, tuple):
+            kind = type(default[0])
+            if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      for v in value):  # fmt: skip
+                raise ConfigError(f"{key}.{name}: expected a list of numbers, got {value!r}")
+            if kind is int and not all(isinstance(v, int) for v in value):
+                raise ConfigError(f"{key}.{name}: expected whole numbers, got {value!r}")
+            changes[name] = tuple(kind(v) for v in value)
+        else:
+            changes[name] = _check_type(value, float, f"{key}.{name}")
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:

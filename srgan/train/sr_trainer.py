@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader
 
 from srgan.archs import build_discriminator, build_generator
 from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
-from srgan.data.degrade import DegradationConfig
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
 from srgan.errors import ConfigError, Interrupted, ModelError
@@ -167,9 +166,7 @@ class Trainer(TrainLoop):
             skip_small=cfg.data.small_images == "skip",
         )  # fmt: skip
         self.n_train_images = len(images)
-        degradation = (
-            DegradationConfig(second_prob=cfg.data.second_order_prob) if cfg.data.degradation == "realesrgan" else None
-        )
+        degradation = cfg.data.degradation_config()
         self.dataset = PatchDataset(
             images, scale=cfg.model.scale, patch_size=cfg.data.patch_size, seed=t.seed,
             augment=cfg.data.augment, degradation=degradation,
