@@ -71,6 +71,9 @@ class DataConfig:
     # second pass, e.g. [data.first_pass] noise_range = [1.0, 15.0]
     first_pass: dict[str, Any] = field(default_factory=dict)
     second_pass: dict[str, Any] = field(default_factory=dict)
+    num_workers: int = 0
+    augment: bool = True
+    small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
 
     def degradation_config(self) -> DegradationConfig | None:
         """The degradation model the data section asks for; None for plain bicubic LR."""
@@ -88,10 +91,6 @@ class DataConfig:
             second=_stage(base.second, self.second_pass, "data.second_pass"),
             second_prob=self.second_order_prob,
         )
-
-    num_workers: int = 0
-    augment: bool = True
-    small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
 
 
 @dataclass
