@@ -180,8 +180,9 @@ def test_degradation_keys_reach_the_training_data(tmp_path, images):
         "data.second_order_prob=2": r"data\.second_order_prob must be in \[0, 1\]",
         "data.first_pass.noise=[1, 5]": r"unknown config key data\.first_pass\.noise \(known: blur_prob",
         "data.first_pass.noise_range=[9, 5]": r"data\.first_pass: degradation noise_range must be an increasing pair",
-        "data.second_pass.jpeg_range=[40.5, 90]": r"data\.second_pass\.jpeg_range: expected whole numbers",
-        'data.second_pass.blur_sigma="wide"': r"data\.second_pass\.blur_sigma: expected a list of numbers",
+        "data.second_pass.jpeg_range=[40.5, 90]": r"data\.second_pass\.jpeg_range\[0\]: expected int, got float 40\.5",
+        'data.second_pass.blur_sigma="wide"': r"data\.second_pass\.blur_sigma: expected a list, got str 'wide'",
+        "data.second_pass.blur_sigma=[true, 2]": r"data\.second_pass\.blur_sigma\[0\]: expected float, got bool",
     }
     for override, message in bad.items():
         with pytest.raises(ConfigError, match=message):

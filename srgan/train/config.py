@@ -221,21 +221,15 @@ class Config:
 
 
 def _stage(base: Stage, values: dict[str, Any], key: str) -> Stage:
-    """``base`` with the fields in ``values`` replaced (TOML arrays become tuples of the field's element type)."""
+    """``base`` with the fields in ``values`` replaced, type-checked as the rest of the config is."""
     changes: dict[str, Any] = {}
     known = [f.name for f in dataclasses.fields(Stage)]
     for name, value in values.items():
         if name not in known:
             raise ConfigError(f"unknown config key {key}.{name} (known: {', '.join(known)})")
         default = getattr(base, name)
-        if isinstance(default, tuple):
-            kind = type(default[0])
-            if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                      for v in value):  # fmt: skip
-                raise ConfigError(f"{key}.{name}: expected a list of numbers, got {value!r}")
-            if kind is int and not all(isinstance(v, int) for v in value):
-                raise ConfigError(f"{key}.{name}: expected whole numbers, got {value!r}")
-            changes[name] = tuple(kind(v) for v in value)
+        if isinstance(default, tuple):  # a TOML array of the field's element type (ints widen to floats)
+            changes[name] = tuple(_check_type(value, list[type(default[0])], f"{key}.{name}"))
         else:
             changes[name] = _check_type(value, float, f"{key}.{name}")
     try:
