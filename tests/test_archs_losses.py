@@ -45,7 +45,7 @@ def test_resize_convolution_cannot_draw_a_grid_on_a_flat_input():
     """Issue 19's cause: a sub-pixel upsampler paints a period-4 pattern on a flat input, resize-conv cannot."""
     flat = torch.full((1, 3, 40, 40), 0.4)
     inner = (slice(None), slice(None), slice(48, 112), slice(48, 112))  # 12 LR pixels from the zero-padded border
-    for upsampler, flat_out in (("light", False), ("nearest", True), ("bilinear", True)):
+    for upsampler, flat_out in (("light", False), ("nearest", True), ("bilinear", True), ("slim", True)):
         g = _perturbed(SRResNet(scale=4, num_feat=8, num_blocks=2, upsampler=upsampler, up_feat=8))
         with torch.no_grad():
             out = g(flat)[inner]
@@ -64,7 +64,7 @@ def test_img_skip_makes_fresh_pixelshuffle_model_close_to_bilinear(astronaut):
     assert (out - ref).abs().mean() < 0.2
 
 
-@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle", "nearest", "bilinear"])
+@pytest.mark.parametrize("upsampler", ["light", "pixelshuffle", "nearest", "bilinear", "slim"])
 def test_img_skip_adds_exactly_the_bilinear_upscale(astronaut, upsampler):
     from srgan.data.tensors import array_to_tensor
 
@@ -249,3 +249,28 @@ def test_bilinear_resize_conv_leaves_no_block_edges_for_the_convs_to_sharpen():
         assert bool((d[::2] == 0).all() and (d[1::2] == 1).all()) is steps, mode
         if not steps:
             assert torch.allclose(d, torch.full_like(d, 0.5))
+
+
+def test_graft_moves_bilinear_weights_to_the_slim_upsampler(tmp_path):
+    """tools/graft_weights.py --rename: the slim upsampler holds the bilinear one's tensors under other names."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torch.manual_seed(0)
+    bilinear = SRResNet(scale=4, num_feat=8, num_blocks=1, upsampler="bilinear", up_feat=8)
+    save_generator(tmp_path / "bilinear.safetensors", bilinear, {})
+    config = tmp_path / "slim.toml"
+    model = '[model]\nscale = 4\nnum_feat = 8\nnum_blocks = 1\nupsampler = "slim"\nup_feat = 8\n'
+    config.write_text(f"{model}[data]\ntrain_dirs = [{str(tmp_path)!r}]\n")
+    tool = Path(__file__).resolve().parents[1] / "tools" / "graft_weights.py"
+    renames = ["--rename", "upsample.1.=upsample.0.", "--rename", "upsample.4.=upsample.3."]
+    done = subprocess.run([sys.executable, str(tool), str(tmp_path / "bilinear.safetensors"), str(config),
+                           str(tmp_path / "slim.safetensors"), *renames], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "14 of 14 tensors" in done.stdout
+    slim, _ = load_generator(tmp_path / "slim.safetensors")
+    assert slim.hparams["upsampler"] == "slim" and isinstance(slim.upsample[2], torch.nn.Upsample)
+    for name, tensor in bilinear.state_dict().items():
+        renamed = name.replace("upsample.1.", "upsample.0.").replace("upsample.4.", "upsample.3.")
+        torch.testing.assert_close(slim.state_dict()[renamed], tensor, rtol=0, atol=0)

@@ -51,7 +51,7 @@ def test_tiled_equals_untiled(model_x4, astronaut, tile):
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
 
 
-@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear", "slim"])
 def test_tiled_equals_untiled_with_the_resize_conv_upsampler(tmp_path, astronaut, upsampler):
     """The resize-conv upsamplers (srgan-x4's) run full-resolution convs: tiles must still meet exactly."""
     torch.manual_seed(2)

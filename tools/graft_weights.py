@@ -2,13 +2,22 @@
 
     python tools/graft_weights.py BASE DONOR OUT.safetensors
 
-BASE and DONOR are shipped model names or .safetensors files. OUT takes DONOR's architecture and
+BASE is a shipped model name or a .safetensors file; DONOR is one too, or a training config (a .toml
+file) whose generator is built with its initial random weights. OUT takes DONOR's architecture and
 metadata (so it must be the architecture being trained) and, for each of DONOR's tensors, BASE's
-tensor of the same name and shape when there is one. Used to start the real-photo psnr stage on the
+tensor of the same name and shape when there is one; ``--rename OLD=NEW`` first renames BASE's
+tensors whose names start with OLD. Used to start the real-photo psnr stage on the
 resize-convolution upsampler (srgan/configs/realsr-x4-nearest.toml):
 
     python tools/graft_weights.py realsr-x4 weights/training/srresnet-x4-nearest/raw.safetensors \\
         runs/realsr-graft.safetensors
+
+and to move realsrgan-x4 from the bilinear upsampler to the slim one, whose two convs are the same
+tensors under other names (srgan/configs/realsrgan-x4.toml):
+
+    python tools/graft_weights.py weights/training/realsrgan-x4-mild/ema-1500.safetensors \\
+        srgan/configs/realsrgan-x4.toml weights/training/realsrgan-x4-slim/init.safetensors \\
+        --rename upsample.1.=upsample.0. --rename upsample.4.=upsample.3.
 """
 
 from __future__ import annotations
@@ -17,10 +26,35 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from srgan.weights import shipped_model_path
+from srgan.archs import arch_name, build_generator
+from srgan.train.config import load_config
+from srgan.weights import config_path, shipped_model_path
+
+
+def _donor(name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """DONOR's tensors and metadata: a weights file, or a config's freshly built generator."""
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = shipped_model_path(name) or path
+        with safe_open(str(path), "pt") as f:
+            meta = dict(f.metadata() or {})
+        return load_file(str(path)), meta
+    cfg = load_config(config_path(name))
+    torch.manual_seed(cfg.train.seed)
+    g = build_generator(cfg.model.arch, **cfg.model.hparams())
+    meta = {"srgan_arch": arch_name(g), "srgan_hparams": json.dumps(g.hparams)}
+    return {k: v.contiguous() for k, v in g.state_dict().items()}, meta
+
+
+def _renamed(tensors: dict[str, torch.Tensor], renames: list[str]) -> dict[str, torch.Tensor]:
+    for item in renames:
+        old, _, new = item.partition("=")
+        tensors = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in tensors.items()}
+    return tensors
 
 
 def main() -> None:
@@ -28,11 +62,11 @@ def main() -> None:
     ap.add_argument("base", help="model whose tensors are kept where they fit")
     ap.add_argument("donor", help="model giving the architecture and the tensors BASE lacks")
     ap.add_argument("out", type=Path)
+    ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                    help="rename BASE's tensors starting with OLD (repeatable)")  # fmt: skip
     args = ap.parse_args()
-    base_path, donor_path = (shipped_model_path(n) or Path(n) for n in (args.base, args.donor))
-    base, donor = load_file(str(base_path)), load_file(str(donor_path))
-    with safe_open(str(donor_path), "pt") as f:
-        meta = dict(f.metadata() or {})
+    base = _renamed(load_file(str(shipped_model_path(args.base) or Path(args.base))), args.rename)
+    donor, meta = _donor(args.donor)
     taken = [k for k, v in donor.items() if k in base and base[k].shape == v.shape]
     out = {k: (base[k] if k in taken else v) for k, v in donor.items()}
     meta["description"] = f"graft: {args.base} where it fits ({len(taken)} of {len(donor)} tensors), else {args.donor}"
