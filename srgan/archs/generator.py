@@ -116,9 +116,10 @@ class SRResNet(nn.Module):
     learned to sharpen them into a grid that follows the picture; bilinear resizing leaves none.
     ``upsampler="slim"`` is ``"bilinear"`` with each conv moved before its resize: a conv to ``up_feat``
     channels at LR, bilinear x2, a conv at 2x, bilinear x2 (at x4), then the conv to RGB. It has the
-    same weights as ``"bilinear"``, no conv at full resolution but the last, and resizes ``up_feat``
-    channels instead of ``num_feat``: 1.5x faster than ``"bilinear"`` on CPU and faster than ``"light"``
-    (benchmarks/results/speed_cpu_shipped_x4.md), still a flat output for a flat input.
+    same tensors as ``"bilinear"`` (other names), no conv at full resolution but the last, and resizes
+    ``up_feat`` channels instead of ``num_feat``: on a 2-core CPU at 256² LR 1.02x ``"light"``'s speed
+    where ``"bilinear"`` runs at 0.74x (benchmarks/results/speed_cpu_slim.md), still a flat output for a
+    flat input. realsrgan-x4 fine-tuned onto it lost LPIPS (benchmarks/configs/realsrgan-x4-slim.toml).
 
     Input and output are RGB (or ``in_ch`` channels) in [0, 1], ``(B, C, H, W)`` ->
     ``(B, C, H*scale, W*scale)``. ``SRResNet(config)`` or ``SRResNet(scale=2, ...)``: keyword
