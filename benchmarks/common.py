@@ -6,7 +6,6 @@ import atexit
 import functools
 import os
 import platform
-import re
 import shlex
 import sys
 import tempfile
@@ -39,21 +38,20 @@ def dataset_dir(spec: str) -> Path:
     """A benchmark folder under :func:`data_dir` by name, or ``NAME[::K]``: every K-th of its images in name order.
 
     ``BSD200[::10]`` is the validation set the issue-19 studies choose snapshots on: 20 photos from the
-    same collection as the BSD100 test set (Berkeley's BSDS300 train split). They are also in the
-    training data, which cannot teach a 1,500-iteration patch-trained generator its periodic grid or
-    its blur, but a reviewer should know. The subset is a temporary folder of symbolic links.
+    same collection as the BSD100 test set (Berkeley's BSDS300 train split). They are in the training
+    data of the models trained before ``data.exclude`` (which holds them out with
+    ``exclude = ["../shared/data/BSD200[::10]"]``, the same selection: ``srgan.data.select_images``).
+    The subset is a temporary folder of symbolic links.
     """
-    m = re.fullmatch(r"(.+)\[::(\d+)\]", spec)
-    if not m:
+    if "[" not in spec:
         return data_dir() / spec
-    from srgan.imageio import list_images
+    from srgan.data import select_images
 
-    src, step = data_dir() / m.group(1), int(m.group(2))
     tmp = tempfile.TemporaryDirectory(prefix="srgan-subset-")
     atexit.register(tmp.cleanup)
     out = Path(tmp.name) / spec.replace("[::", "-every").rstrip("]")
     out.mkdir()
-    for f in sorted(list_images(src))[::step]:
+    for f in select_images(data_dir() / spec):
         (out / f.name).symlink_to(f.resolve())
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -60,3 +62,36 @@ def test_amp_training_on_cuda(tmp_path, images, amp):
                                                        'train.device="cuda"', "train.iterations=6"])  # fmt: skip
     result = train(cfg, tmp_path / "run")
     assert result["iteration"] == 6
+
+
+def test_data_exclude_holds_images_out_of_training(tmp_path, astronaut, coffee):
+    """data.exclude: FOLDER[::K] (benchmarks' validation syntax) or FOLDER never reaches the trainer's dataset."""
+    from conftest import REPO
+
+    from srgan.data import select_images
+    from srgan.errors import ConfigError
+    from srgan.train import load_config
+    from srgan.train.sr_trainer import Trainer
+
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    crops = [astronaut[:160, :160], astronaut[200:360, 200:360], coffee[:160, :160], coffee[100:260, 200:360]]
+    for i, crop in enumerate(crops):
+        write_image(hr / f"{i}.png", crop)
+    assert [f.name for f in select_images(f"{hr}[::2]")] == ["0.png", "2.png"]
+    tiny = REPO / "tests" / "configs" / "tiny.toml"
+    data = f'data.train_dirs=["{hr}"]'
+
+    def trained_on(*overrides: str) -> list[str]:
+        trainer = Trainer(load_config(tiny, [data, *overrides]), tmp_path / "run", overwrite=True)
+        return sorted(Path(name).name for name, _ in trainer.dataset.images)
+
+    assert trained_on() == ["0.png", "1.png", "2.png", "3.png"]
+    assert trained_on(f'data.exclude=["{hr}[::2]"]') == ["1.png", "3.png"]
+    other = tmp_path / "other"
+    other.mkdir()
+    write_image(other / "x.png", crops[0])  # the same pixels under another path: not a training image
+    with pytest.raises(ConfigError, match=r"data\.exclude: none of the 1 images of .*other is in data\.train_dirs"):
+        trained_on(f'data.exclude=["{other}"]')
+    with pytest.raises(ConfigError, match=r"data\.exclude: .*missing\[::3\]: folder .*missing does not exist"):
+        trained_on(f'data.exclude=["{tmp_path / "missing"}[::3]"]')

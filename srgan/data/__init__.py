@@ -10,7 +10,8 @@ uninterrupted run would, whatever the number of DataLoader workers or processes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,15 +25,32 @@ from srgan.errors import DataError, SrganError
 from srgan.imageio import list_images, read_image
 from srgan.metrics.protocol import make_lr, modcrop, prepare_hr
 
-__all__ = ["PairedFolder", "PatchDataset", "SampleSampler", "load_hr_images"]
+__all__ = ["PairedFolder", "PatchDataset", "SampleSampler", "load_hr_images", "select_images"]
 
 log = logging.getLogger(__name__)
 
 
+_EVERY_KTH = re.compile(r"(.+)\[::([1-9][0-9]*)\]")
+
+
+def select_images(spec: str | Path) -> list[Path]:
+    """The images a spec names: ``FOLDER`` (all of its images) or ``FOLDER[::K]`` (every K-th in path order).
+
+    ``BSD200[::10]`` is the issue-19 validation set (benchmarks' ``dataset_dir``); a training config
+    holds it out of the training data with ``data.exclude``.
+    """
+    m = _EVERY_KTH.fullmatch(str(spec))
+    folder, step = (Path(m.group(1)), int(m.group(2))) if m else (Path(spec), 1)
+    if not folder.is_dir():
+        raise DataError(f"{spec}: folder {folder} does not exist")
+    return list_images(folder, recursive=True)[::step]
+
+
 def load_hr_images(
-    dirs: Sequence[str | Path], *, scale: int, min_size: int, skip_small: bool = False
-) -> list[tuple[str, np.ndarray]]:
-    """Read every image of the folders as uint8 RGB, modcropped.
+    dirs: Sequence[str | Path], *, scale: int, min_size: int, skip_small: bool = False,
+    exclude: Collection[Path] = (),
+) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+    """Read every image of the folders as uint8 RGB, modcropped, but those in ``exclude`` (resolved paths).
 
     Images smaller than ``min_size`` are refused (:class:`DataError`), or skipped with one
     warning when ``skip_small`` is set.
@@ -47,6 +65,8 @@ def load_hr_images(
         if not files:
             raise DataError(f"training folder {root} holds no images")
         for f in files:
+            if f.resolve() in exclude:
+                continue
             try:
                 img = prepare_hr(read_image(f), scale, "basicsr")
             except SrganError as exc:

@@ -74,6 +74,9 @@ class DataConfig:
     num_workers: int = 0
     augment: bool = True
     small_images: str = "error"  # images smaller than the patch: "error" or "skip" (with a warning)
+    # images of train_dirs held out of training, e.g. a validation set chosen on: "FOLDER" or "FOLDER[::K]" (every
+    # K-th image in path order, as benchmarks' BSD200[::10]); each must name at least one training image
+    exclude: list[str] = field(default_factory=list)
 
     def degradation_config(self) -> DegradationConfig | None:
         """The degradation model the data section asks for; None for plain bicubic LR."""
