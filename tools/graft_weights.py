@@ -13,10 +13,10 @@ resize-convolution upsampler (srgan/configs/realsr-x4-nearest.toml):
         runs/realsr-graft.safetensors
 
 and to move realsrgan-x4 from the bilinear upsampler to the slim one, whose two convs are the same
-tensors under other names (srgan/configs/realsrgan-x4.toml):
+tensors under other names (benchmarks/configs/realsrgan-x4-slim.toml):
 
     python tools/graft_weights.py weights/training/realsrgan-x4-mild/ema-1500.safetensors \\
-        srgan/configs/realsrgan-x4.toml weights/training/realsrgan-x4-slim/init.safetensors \\
+        benchmarks/configs/realsrgan-x4-slim.toml weights/training/realsrgan-x4-slim/init.safetensors \\
         --rename upsample.1.=upsample.0. --rename upsample.4.=upsample.3.
 """
 
@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                     help="rename BASE's tensors starting with OLD (repeatable)")  # fmt: skip
     args = ap.parse_args()
+    if not all("=" in item and not item.startswith("=") for item in args.rename):
+        ap.error("--rename takes OLD=NEW (the start of a tensor name and its replacement)")
     base = _renamed(load_file(str(shipped_model_path(args.base) or Path(args.base))), args.rename)
     donor, meta = _donor(args.donor)
     taken = [k for k, v in donor.items() if k in base and base[k].shape == v.shape]
