@@ -274,3 +274,23 @@ def test_graft_moves_bilinear_weights_to_the_slim_upsampler(tmp_path):
     for name, tensor in bilinear.state_dict().items():
         renamed = name.replace("upsample.1.", "upsample.0.").replace("upsample.4.", "upsample.3.")
         torch.testing.assert_close(slim.state_dict()[renamed], tensor, rtol=0, atol=0)
+
+
+def test_lecam_anchors_and_penalty():
+    """LeCam: anchors start at the first batch's means, then move by (1 - decay); only a real output above the
+    fake anchor or a fake one below the real anchor is penalised, squared."""
+    from srgan.losses import LeCamRegularizer
+
+    reg = LeCamRegularizer(decay=0.9)
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
+    # anchors (2, -1): real - a_fake = (2, 4), a_real - fake = (4, 2): (4 + 16) / 2 + (16 + 4) / 2
+    assert torch.isclose(reg(real, fake), torch.tensor(20.0))
+    torch.testing.assert_close(reg.anchors, torch.tensor([2.0, -1.0]))
+    real2 = torch.tensor([-5.0, -5.0], requires_grad=True)  # below the fake anchor: no penalty
+    fake2 = torch.tensor([5.0, 5.0], requires_grad=True)  # above the real anchor: no penalty
+    assert float(reg(real2, fake2).detach()) == 0.0
+    torch.testing.assert_close(reg.anchors, torch.tensor([0.9 * 2 - 0.1 * 5, 0.9 * -1 + 0.1 * 5]))
+    state = reg.state_dict()
+    assert set(state) == {"anchors", "started"} and bool(state["started"])
+    with pytest.raises(ValueError, match="decay"):
+        LeCamRegularizer(decay=1.0)

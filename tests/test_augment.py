@@ -15,6 +15,7 @@ from srgan.augment.generate import generate
 from srgan.augment.report import ReportInputs, fid, kid, make_report
 from srgan.cli import main
 from srgan.data.diffaug import diff_augment
+from srgan.errors import ConfigError
 from srgan.imageio import list_images, read_image, write_image
 from srgan.train.gan_trainer import GanConfig, train_gan
 
@@ -165,6 +166,23 @@ def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     a = torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=True)["state"]["ema"]
     b = torch.load(ref, weights_only=True)["state"]["ema"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lecam_regularised_gan_resumes_bitwise_with_its_anchors(labelled, tmp_path):
+    """--lecam adds the regulariser to D's loss (D ends elsewhere than without it) and its anchors are part of
+    the checkpoint, so 3 steps then 3 more equal 6 in one go, bitwise."""
+    fields = dict(size=32, steps=3, batch_size=8, g_base=16, d_base=16, checkpoint_every=3, sample_every=100)
+    lecam = {**fields, "lecam": 0.3}
+    train_gan(labelled, tmp_path / "work", GanConfig(**lecam))
+    train_gan(labelled, tmp_path / "work", GanConfig(**{**lecam, "steps": 6}), resume=True)
+    ref = train_gan(labelled, tmp_path / "ref", GanConfig(**{**lecam, "steps": 6}))
+    plain = train_gan(labelled, tmp_path / "plain", GanConfig(**{**fields, "steps": 6}))
+    a, b, c = (torch.load(p, weights_only=True)["state"] for p in (tmp_path / "work" / "checkpoint.pt", ref, plain))
+    assert torch.equal(a["lecam"]["anchors"], b["lecam"]["anchors"]) and "lecam" not in c
+    assert all(torch.equal(a["d"][k], b["d"][k]) for k in a["d"])
+    assert not all(torch.equal(b["d"][k], c["d"][k]) for k in b["d"])
+    with pytest.raises(ConfigError, match="LeCam weight must be >= 0"):
+        GanConfig(**{**fields, "lecam": -1.0}).validate()
 
 
 def test_gan_resume_after_kill_is_bitwise_identical(labelled, tmp_path):

@@ -1,6 +1,6 @@
 """Losses: pixel, perceptual, adversarial; each a small Module carrying its weight."""
 
-from srgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss, random_shift
+from srgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss, LeCamRegularizer, random_shift
 from srgan.losses.grid import GridLoss
 from srgan.losses.perceptual import BACKBONES, PerceptualLoss, load_backbone
 from srgan.losses.pixel import PIXEL_LOSSES, CharbonnierLoss, L1Loss, MSELoss
@@ -13,6 +13,7 @@ __all__ = [
     "CharbonnierLoss",
     "GridLoss",
     "L1Loss",
+    "LeCamRegularizer",
     "MSELoss",
     "PerceptualLoss",
     "load_backbone",
