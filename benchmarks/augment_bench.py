@@ -22,7 +22,8 @@ training subset (``Protocol.split_seed``) and the GAN is trained without those i
 ``gan-heldout``, ``synth-heldout``), so nothing chosen on validation was seen by the generator.
 ``--per-seed-split`` runs the first study's protocol instead (each seed its own split, the GAN in
 ``gan`` trained on all the subset, as for the quick protocol), which is what the interim results
-in augment_cifar_study.md were measured with.
+in augment_cifar_study.md were measured with. ``--lecam W`` trains a LeCam-regularised GAN instead
+(work folders and result files tagged ``-lecamW``), the ablation issue 20 asks for.
 """
 
 from __future__ import annotations
@@ -110,11 +111,18 @@ def cache_dir(name: str) -> Path:
 #: on: the study with its fixed validation split, which the GAN is trained without (off: --per-seed-split,
 #: the first study's protocol, and the quick protocol, whose GAN saw every image)
 HELD_OUT = {"on": False}
+#: LeCam regularisation's weight for the GAN (--lecam; 0: off, the recipe measured so far)
+LECAM = {"weight": 0.0}
+
+
+def lecam_tag() -> str:
+    return f"-lecam{LECAM['weight']:g}" if LECAM["weight"] else ""
 
 
 def variant() -> str:
-    """Suffix of the GAN's and its samples' work folders: "" (GAN on every image) or "-heldout"."""
-    return "-heldout" if HELD_OUT["on"] else ""
+    """Suffix of the GAN's and its samples' work folders: "" (GAN on every image) or "-heldout", then
+    "-lecamW" for a LeCam-regularised GAN."""
+    return ("-heldout" if HELD_OUT["on"] else "") + lecam_tag()
 
 
 def work_dir(name: str) -> Path:
@@ -143,6 +151,7 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
         g_base=spec["width"],
         d_base=spec["width"],
         flip=spec["flip"],
+        lecam=LECAM["weight"],
         checkpoint_every=250,
         sample_every=500,
     )
@@ -250,10 +259,13 @@ def main() -> None:
         help="study protocol, after --prepare: run only these seeds' arms into the report's study cache "
         "(no report); one process per seed runs a study in parallel, the plain command then reads them",
     )
+    ap.add_argument("--lecam", type=float, default=0.0, metavar="W",
+                    help="LeCam-regularised GAN (own work folders and result files: the LeCam ablation)")  # fmt: skip
     ap.add_argument("--per-seed-split", action="store_true",
                     help="the first study's protocol: per-seed validation splits, GAN on all")  # fmt: skip
     args = ap.parse_args()
     HELD_OUT["on"] = args.protocol == "study" and not args.per_seed_split
+    LECAM["weight"] = args.lecam
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
@@ -281,7 +293,7 @@ def main() -> None:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
         proto = None if study is None else protocol_for(name, study)
         res = run(name, steps, args.report_steps, args.truncation, proto, opts, args.reuse_prepared)
-        tag = f"{name}{suffix(args.truncation)}{'_study' if study else ''}"
+        tag = f"{name}{lecam_tag()}{suffix(args.truncation)}{'_study' if study else ''}"
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
         atomic_write_bytes(RESULTS / f"augment_{tag}.json", record.encode())
@@ -294,7 +306,7 @@ def main() -> None:
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
         if (last := work_dir(name) / f"gan{variant()}" / "samples" / f"step{steps:06d}.png").is_file():
-            shutil.copy2(last, RESULTS / f"augment_{name}_grid.png")
+            shutil.copy2(last, RESULTS / f"augment_{name}{lecam_tag()}_grid.png")
         print(report, flush=True)
 
 
