@@ -181,8 +181,15 @@ def test_lecam_regularised_gan_resumes_bitwise_with_its_anchors(labelled, tmp_pa
     assert torch.equal(a["lecam"]["anchors"], b["lecam"]["anchors"]) and "lecam" not in c
     assert all(torch.equal(a["d"][k], b["d"][k]) for k in a["d"])
     assert not all(torch.equal(b["d"][k], c["d"][k]) for k in b["d"])
-    with pytest.raises(ConfigError, match="LeCam weight must be >= 0"):
-        GanConfig(**{**fields, "lecam": -1.0}).validate()
+    with pytest.raises(ConfigError, match="LeCam decay must be in"):
+        GanConfig(**{**fields, "lecam": 0.3, "lecam_decay": 1.0}).validate()
+
+
+def test_gan_options_are_checked_before_out_is_made(labelled, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["augment", str(labelled), str(out), "--engine", "gan", "--lecam", "-1", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["srgan: error: LeCam weight must be >= 0, got -1.0"]
+    assert not out.exists()
 
 
 def test_gan_resume_after_kill_is_bitwise_identical(labelled, tmp_path):

@@ -207,8 +207,6 @@ def cmd_augment(args: argparse.Namespace) -> int:
     check_disjoint(out, folders=[("source folder", args.src), ("test folder", args.test)],
                    files=[("model file", existing_file(args.upscale))])  # fmt: skip
     weights = _backbone(args) if args.report else None  # before hours of training, not after
-    owned = OutputFolder(out) if args.resume else prepare_output(out, overwrite=args.overwrite)
-    owned.claim(out / ".gan", folder=True)
     cfg = GanConfig(
         size=args.size,
         steps=args.steps,
@@ -221,6 +219,9 @@ def cmd_augment(args: argparse.Namespace) -> int:
         g_base=args.width,
         d_base=args.width,
     )
+    cfg.validate()  # before OUT is touched
+    owned = OutputFolder(out) if args.resume else prepare_output(out, overwrite=args.overwrite)
+    owned.claim(out / ".gan", folder=True)
     hold_out: list[str] = []
     if not args.no_hold_out:
         from srgan.augment.study import Protocol, validation_names

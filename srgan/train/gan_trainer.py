@@ -71,8 +71,10 @@ class GanConfig:
             raise ConfigError("steps, batch size (>= 2) and d_steps must be positive")
         if self.mode_seeking < 0:
             raise ConfigError(f"mode-seeking weight must be >= 0, got {self.mode_seeking}")
-        if self.lecam < 0 or not 0 <= self.lecam_decay < 1:
-            raise ConfigError(f"LeCam weight must be >= 0 and decay in [0, 1), got {self.lecam}, {self.lecam_decay}")
+        if self.lecam < 0:
+            raise ConfigError(f"LeCam weight must be >= 0, got {self.lecam}")
+        if not 0 <= self.lecam_decay < 1:
+            raise ConfigError(f"LeCam decay must be in [0, 1), got {self.lecam_decay}")
         if self.g_base < 1 or self.d_base < 1:
             raise ConfigError(f"GAN width must be positive, got {min(self.g_base, self.d_base)}")
         diff_augment(torch.zeros(1, 1, 8, 8), self.diffaug)  # validates the policy names
