@@ -113,6 +113,8 @@ def cache_dir(name: str) -> Path:
 HELD_OUT = {"on": False}
 #: LeCam regularisation's weight for the GAN (--lecam; 0: off, the recipe measured so far)
 LECAM = {"weight": 0.0}
+#: where --prepare trains the GAN (--device; batches, noise and augmentations are drawn on the CPU either way)
+GAN_DEVICE = {"name": "cpu"}
 
 
 def lecam_tag() -> str:
@@ -160,7 +162,7 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
     start = read_checkpoint(previous)["iteration"] if previous.is_file() else 0
     t0 = time.perf_counter()
     hold_out = [] if not HELD_OUT["on"] else validation_names(load_images(train_dir, spec["size"]), Protocol())
-    ckpt = train_gan(train_dir, gan_dir, cfg, resume=True, hold_out=hold_out)
+    ckpt = train_gan(train_dir, gan_dir, cfg, resume=True, hold_out=hold_out, device=GAN_DEVICE["name"])
     gan_seconds = time.perf_counter() - t0
     synth = work / f"synth{variant()}{suffix(truncation)}"
     shutil.rmtree(synth, ignore_errors=True)
@@ -240,7 +242,7 @@ def main() -> None:
         "--arms", nargs="+", default=None, help="study protocol: arms besides real (see srgan augment report)"
     )
     ap.add_argument("--shares", type=float, nargs="+", default=[], help="study protocol: extra synthetic shares")
-    ap.add_argument("--device", default="cpu", help="study protocol: where the classifiers train (cpu, cuda)")
+    ap.add_argument("--device", default="cpu", help="where the GAN (--prepare) and the study's classifiers train")
     ap.add_argument(
         "--prepare",
         action="store_true",
@@ -266,6 +268,7 @@ def main() -> None:
     args = ap.parse_args()
     HELD_OUT["on"] = args.protocol == "study" and not args.per_seed_split
     LECAM["weight"] = args.lecam
+    GAN_DEVICE["name"] = args.device
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels

@@ -3,8 +3,8 @@
 # parallel processes, for a machine with a GPU (or many cores); the report is then written by the
 # plain command, which reads every finished run back from the study cache.
 #
-#   python benchmarks/augment_bench.py --datasets cifar mnist --prepare --protocol study   # GAN (trained without
-#                                                          # the study's validation split), samples, classical images
+#   python benchmarks/augment_bench.py --datasets cifar mnist --prepare --protocol study --device cuda
+#        # the GAN (trained without the study's validation split; on the GPU with --device), samples, classical images
 #   bash benchmarks/augment_study_parallel.sh cuda 60 cifar mnist         # DEVICE EPOCHS DATASET...
 #
 # Per dataset and seed, three processes: the teacher's arms (real first, then soft labels, filtered at

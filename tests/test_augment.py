@@ -192,6 +192,27 @@ def test_gan_options_are_checked_before_out_is_made(labelled, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_diff_augment_draws_on_the_cpu_whatever_the_device():
+    """A seeded generator gives the same augmentation wherever the images are (the GAN's CUDA path relies on it)."""
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    meta = x.to("meta")  # no data: only the ops' device handling runs
+    a = diff_augment(x, generator=torch.Generator().manual_seed(3))
+    assert diff_augment(meta, generator=torch.Generator().manual_seed(3)).device.type == "meta"
+    assert torch.equal(a, diff_augment(x, generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gan_trains_on_cuda_and_its_checkpoint_generates_on_the_cpu(labelled, tmp_path):
+    cfg = GanConfig(size=32, steps=4, batch_size=8, g_base=16, d_base=16, checkpoint_every=2, sample_every=2,
+                    lecam=0.3)  # fmt: skip
+    ckpt = train_gan(labelled, tmp_path / "work", cfg, device="cuda")
+    st = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert st["iteration"] == 4 and st["state"]["lecam"]["anchors"].device.type == "cpu"
+    assert generate(ckpt, tmp_path / "synth", per_class=2) == {"astronaut": 2, "cat": 2, "coffee": 2}
+    train_gan(labelled, tmp_path / "work", GanConfig(**{**cfg.__dict__, "steps": 6}), resume=True, device="cuda")
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["iteration"] == 6
+
+
 def test_gan_resume_after_kill_is_bitwise_identical(labelled, tmp_path):
     """The augmenter's GAN runs the SR trainer's loop: killed mid-run and resumed, it ends bitwise where an
     uninterrupted run ends (the SR side of this test is tests/test_train.py)."""

@@ -96,6 +96,8 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lecam", type=float, default=0.0, metavar="W",
                    help="LeCam regularisation of the discriminator, for small datasets (0: off; its paper used 0.3 "
                         "on 10 %% of CIFAR-10)")  # fmt: skip
+    g.add_argument("--device", default="auto", help="where the GAN trains: auto (a GPU when there is one), cpu, "
+                                                    "cuda, cuda:N")  # fmt: skip
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
@@ -220,6 +222,9 @@ def cmd_augment(args: argparse.Namespace) -> int:
         d_base=args.width,
     )
     cfg.validate()  # before OUT is touched
+    from srgan.device import resolve_device
+
+    device = resolve_device(args.device)
     owned = OutputFolder(out) if args.resume else prepare_output(out, overwrite=args.overwrite)
     owned.claim(out / ".gan", folder=True)
     hold_out: list[str] = []
@@ -230,7 +235,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
         hold_out = validation_names(load_images(args.src, args.size), Protocol())
         log.info("the GAN trains without the %d image(s) the report's study validates on (--no-hold-out: use all)",
                  len(hold_out))  # fmt: skip
-    ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, hold_out=hold_out,
+    ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, hold_out=hold_out, device=device,
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.src, args.size),

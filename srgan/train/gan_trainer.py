@@ -111,7 +111,7 @@ def _mode_seeking(fake: torch.Tensor, z: torch.Tensor, shift: int) -> torch.Tens
 
 def _gradient_penalty(d: CondDiscriminator, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor,
                       g: torch.Generator) -> torch.Tensor:  # fmt: skip
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=g)
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=g).to(real.device)
     mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
     out = d(mix, y)
     (grad,) = torch.autograd.grad(out.sum(), mix, create_graph=True)
@@ -125,7 +125,8 @@ def sample_grid(g: CondGenerator, classes: list[str], per_class: int, seed: int)
         for ci in range(len(classes)):
             gen = step_generator(seed, 10**9 + ci)
             z = torch.randn(per_class, g.z_dim, generator=gen)
-            rows.append(g(z, torch.full((per_class,), ci, dtype=torch.long)))
+            dev = next(g.parameters()).device
+            rows.append(g(z.to(dev), torch.full((per_class,), ci, dtype=torch.long, device=dev)).cpu())
     grid = make_grid(torch.cat(rows), nrow=per_class, padding=2, pad_value=1.0, normalize=True, value_range=(-1, 1))
     return (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()[:, :, : g.hparams["channels"]]
 
@@ -134,17 +135,20 @@ class GanTrainer(TrainLoop):
     """Trains on the labelled folder ``src``; checkpoints, samples and logs go to ``workdir``.
 
     ``hold_out``: names of images (as :class:`~srgan.data.labelled.ImageSet` names them) left out of
-    training, e.g. the downstream study's validation split; recorded in the checkpoint.
+    training, e.g. the downstream study's validation split; recorded in the checkpoint. ``device``:
+    where G and D train (batches, noise and augmentations are still drawn on the CPU from the step's
+    seed, then moved); the checkpoint loads on any device.
     """
 
     run_folders = ("tb", "samples")
 
     def __init__(self, src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: bool = False,
-                 progress: Progress | None = None, hold_out: Collection[str] = ()) -> None:  # fmt: skip
+                 progress: Progress | None = None, hold_out: Collection[str] = (),
+                 device: torch.device | str = "cpu") -> None:  # fmt: skip
         cfg.validate()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        super().__init__(workdir, Path(workdir) / "checkpoint.pt", progress=progress)
+        super().__init__(workdir, Path(workdir) / "checkpoint.pt", device=torch.device(device), progress=progress)
         self.cfg, self.src = cfg, src
         self.total, self.log_every, self.checkpoint_every = cfg.steps, cfg.log_every, cfg.checkpoint_every
         self.data = load_images(src, cfg.size)
@@ -163,13 +167,15 @@ class GanTrainer(TrainLoop):
         self.g = CondGenerator(num_classes=n_cls, img_size=cfg.size, channels=ch, z_dim=cfg.z_dim, base=cfg.g_base)
         self.d = CondDiscriminator(num_classes=n_cls, img_size=cfg.size, channels=ch, base=cfg.d_base,
                                    spectral_norm=cfg.loss != "wgan-gp")  # fmt: skip
+        self.g.to(self.device)
+        self.d.to(self.device)
         self.ema = copy.deepcopy(self.g).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         self.adversarial = AdversarialLoss(kind=LOSSES[cfg.loss], weight=1.0)
-        self.lecam = LeCamRegularizer(cfg.lecam_decay) if cfg.lecam > 0 else None
+        self.lecam = LeCamRegularizer(cfg.lecam_decay).to(self.device) if cfg.lecam > 0 else None
         self.by_class = [torch.nonzero(self.data.labels == c).flatten() for c in range(n_cls)]
         self.class_weights = torch.tensor([float(len(ix)) for ix in self.by_class])
         # In every batch, samples i and i + shift share a class (the stddev groups), for mode seeking.
@@ -197,13 +203,14 @@ class GanTrainer(TrainLoop):
             yield step_generator(self.cfg.seed, step)
 
     def step(self, rng: torch.Generator) -> dict[str, float]:
-        cfg, g, d, adv = self.cfg, self.g, self.d, self.adversarial
+        cfg, g, d, adv, dev = self.cfg, self.g, self.d, self.adversarial, self.device
         for _ in range(cfg.d_steps):
             idx, y = _class_grouped_batch(self.by_class, self.class_weights, cfg.batch_size, rng)
-            real = self.data.images[idx]
+            real = self.data.images[idx].to(dev)
             if torch.rand(1, generator=rng).item() < 0.5 and cfg.flip:
                 real = real.flip(3)
-            z = torch.randn(cfg.batch_size, cfg.z_dim, generator=rng)
+            z = torch.randn(cfg.batch_size, cfg.z_dim, generator=rng).to(dev)
+            y = y.to(dev)
             with torch.no_grad():
                 fake = g(z, y)
             real_a = diff_augment(real, cfg.diffaug, rng)
@@ -218,7 +225,8 @@ class GanTrainer(TrainLoop):
             loss_d.backward()
             self.opt_d.step()
         _, y = _class_grouped_batch(self.by_class, self.class_weights, cfg.batch_size, rng)
-        z = torch.randn(cfg.batch_size, cfg.z_dim, generator=rng)
+        z = torch.randn(cfg.batch_size, cfg.z_dim, generator=rng).to(dev)
+        y = y.to(dev)
         for p in d.parameters():
             p.requires_grad_(False)
         fake = g(z, y)
@@ -245,8 +253,9 @@ class GanTrainer(TrainLoop):
 
 
 def train_gan(src: str | Path, workdir: str | Path, cfg: GanConfig, *, resume: bool = False,
-              progress: Progress | None = None, hold_out: Collection[str] = ()) -> Path:  # fmt: skip
-    """Train on SRC but ``hold_out`` (see :class:`GanTrainer`); returns the checkpoint path."""
-    trainer = GanTrainer(src, workdir, cfg, resume=resume, progress=progress, hold_out=hold_out)
+              progress: Progress | None = None, hold_out: Collection[str] = (),
+              device: torch.device | str = "cpu") -> Path:  # fmt: skip
+    """Train on SRC but ``hold_out`` on ``device`` (see :class:`GanTrainer`); returns the checkpoint path."""
+    trainer = GanTrainer(src, workdir, cfg, resume=resume, progress=progress, hold_out=hold_out, device=device)
     trainer.run()
     return trainer.checkpoint_path
