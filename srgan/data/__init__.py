@@ -56,7 +56,7 @@ def load_hr_images(
     warning when ``skip_small`` is set.
     """
     images: list[tuple[str, np.ndarray]] = []
-    skipped = 0
+    skipped = held = 0
     for d in dirs:
         root = Path(d)
         if not root.is_dir():
@@ -66,6 +66,7 @@ def load_hr_images(
             raise DataError(f"training folder {root} holds no images")
         for f in files:
             if f.resolve() in exclude:
+                held += 1
                 continue
             try:
                 img = prepare_hr(read_image(f), scale, "basicsr")
@@ -81,6 +82,8 @@ def load_hr_images(
                     "(lower data.patch_size or remove the image)"
                 )
             images.append((str(f), img))
+    if held:
+        log.info("held %d image(s) out of training", held)
     if skipped:
         log.warning("skipped %d image(s) smaller than the %dpx patch", skipped, min_size)
     if not images:

@@ -17,8 +17,9 @@ from typing import Any
 import tomllib
 
 from srgan.archs.generator import SRResNetConfig
+from srgan.data import select_images
 from srgan.data.degrade import DegradationConfig, Stage
-from srgan.errors import ConfigError
+from srgan.errors import ConfigError, DataError
 
 __all__ = ["Config", "load_config"]
 
@@ -77,6 +78,20 @@ class DataConfig:
     # images of train_dirs held out of training, e.g. a validation set chosen on: "FOLDER" or "FOLDER[::K]" (every
     # K-th image in path order, as benchmarks' BSD200[::10]); each must name at least one training image
     exclude: list[str] = field(default_factory=list)
+
+    def excluded_paths(self) -> set[Path]:
+        """The resolved paths ``exclude`` holds out of training; each spec must name at least one training image."""
+        training = {f.resolve() for d in self.train_dirs for f in select_images(d)}
+        out: set[Path] = set()
+        for spec in self.exclude:
+            try:
+                named = {f.resolve() for f in select_images(spec)}
+            except DataError as exc:
+                raise ConfigError(f"data.exclude: {exc}") from None
+            if not named & training:
+                raise ConfigError(f"data.exclude: none of the {len(named)} images of {spec} is in data.train_dirs")
+            out |= named
+        return out
 
     def degradation_config(self) -> DegradationConfig | None:
         """The degradation model the data section asks for; None for plain bicubic LR."""

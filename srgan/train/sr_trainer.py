@@ -27,10 +27,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from srgan.archs import build_discriminator, build_generator
-from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images, select_images
+from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
-from srgan.errors import ConfigError, DataError, Interrupted, ModelError
+from srgan.errors import ConfigError, Interrupted, ModelError
 from srgan.losses import PIXEL_LOSSES, AdversarialLoss, GridLoss, PerceptualLoss, random_shift
 from srgan.metrics.protocol import score_pair
 from srgan.progress import Progress
@@ -83,23 +83,6 @@ def lr_lambda(cfg: Config) -> Callable[[int], float]:
 
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, DDP) else m
-
-
-def _excluded(train_dirs: list[str], specs: list[str]) -> set[Path]:
-    """The resolved paths ``data.exclude`` holds out; each spec must name at least one training image."""
-    training = {f.resolve() for d in train_dirs for f in select_images(d)}
-    out: set[Path] = set()
-    for spec in specs:
-        try:
-            named = {f.resolve() for f in select_images(spec)}
-        except DataError as exc:
-            raise ConfigError(f"data.exclude: {exc}") from None
-        if not named & training:
-            raise ConfigError(f"data.exclude: none of the {len(named)} images of {spec} is in data.train_dirs")
-        out |= named
-    if out:
-        log.info("data.exclude: %d training images held out", len(out & training))
-    return out
 
 
 def _fitting_tensors(own: dict[str, Tensor], given: dict[str, Tensor], src: Path) -> dict[str, Tensor]:
@@ -180,7 +163,7 @@ class Trainer(TrainLoop):
 
         images = load_hr_images(
             cfg.data.train_dirs, scale=cfg.model.scale, min_size=cfg.data.patch_size,
-            skip_small=cfg.data.small_images == "skip", exclude=_excluded(cfg.data.train_dirs, cfg.data.exclude),
+            skip_small=cfg.data.small_images == "skip", exclude=cfg.data.excluded_paths(),
         )  # fmt: skip
         self.n_train_images = len(images)
         degradation = cfg.data.degradation_config()
