@@ -36,6 +36,7 @@ __all__ = [
     "backbone_cache_path",
     "config_path",
     "find_backbone_weights",
+    "generator_metadata",
     "is_torchscript",
     "list_models",
     "load_generator",
@@ -186,13 +187,17 @@ def load_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
         raise ModelError(f"{p}: not a readable {what} (truncated or damaged: {_first_line(exc)})") from exc
 
 
+def generator_metadata(model: nn.Module) -> dict[str, str]:
+    """The metadata that tells :func:`load_generator` how to rebuild ``model``."""
+    return {"srgan_arch": arch_name(model), "srgan_hparams": json.dumps(model.hparams)}  # type: ignore[attr-defined]
+
+
 def save_generator(path: str | Path, model: nn.Module, metadata: dict[str, Any] | None = None) -> None:
     """Write a generator as ``.safetensors`` (atomically) with its architecture and metadata."""
     from safetensors.torch import save
 
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
-    meta["srgan_arch"] = arch_name(model)
-    meta["srgan_hparams"] = json.dumps(model.hparams)  # type: ignore[attr-defined]
+    meta |= generator_metadata(model)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(path, save(tensors, metadata=meta))
 

@@ -27,12 +27,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from srgan.archs import arch_name, build_generator
+from srgan.archs import build_generator
 from srgan.train.config import load_config
-from srgan.weights import config_path, shipped_model_path
+from srgan.weights import config_path, generator_metadata, read_metadata, shipped_model_path
 
 
 def _donor(name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -40,14 +39,11 @@ def _donor(name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     path = Path(name)
     if path.suffix != ".toml":
         path = shipped_model_path(name) or path
-        with safe_open(str(path), "pt") as f:
-            meta = dict(f.metadata() or {})
-        return load_file(str(path)), meta
+        return load_file(str(path)), read_metadata(path)
     cfg = load_config(config_path(name))
     torch.manual_seed(cfg.train.seed)
     g = build_generator(cfg.model.arch, **cfg.model.hparams())
-    meta = {"srgan_arch": arch_name(g), "srgan_hparams": json.dumps(g.hparams)}
-    return {k: v.contiguous() for k, v in g.state_dict().items()}, meta
+    return {k: v.contiguous() for k, v in g.state_dict().items()}, generator_metadata(g)
 
 
 def _renamed(tensors: dict[str, torch.Tensor], renames: list[str]) -> dict[str, torch.Tensor]:

@@ -65,7 +65,7 @@ def load_hr_images(
         if not files:
             raise DataError(f"training folder {root} holds no images")
         for f in files:
-            if f.resolve() in exclude:
+            if exclude and f.resolve() in exclude:
                 held += 1
                 continue
             try:

@@ -81,6 +81,8 @@ class DataConfig:
 
     def excluded_paths(self) -> set[Path]:
         """The resolved paths ``exclude`` holds out of training; each spec must name at least one training image."""
+        if not self.exclude:
+            return set()
         training = {f.resolve() for d in self.train_dirs for f in select_images(d)}
         out: set[Path] = set()
         for spec in self.exclude:

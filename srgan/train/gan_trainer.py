@@ -121,11 +121,11 @@ def _gradient_penalty(d: CondDiscriminator, real: torch.Tensor, fake: torch.Tens
 def sample_grid(g: CondGenerator, classes: list[str], per_class: int, seed: int) -> np.ndarray:
     """One row per class: an (rows*S, per_class*S, C) uint8 image."""
     rows = []
+    dev = next(g.parameters()).device
     with torch.no_grad():
         for ci in range(len(classes)):
             gen = step_generator(seed, 10**9 + ci)
             z = torch.randn(per_class, g.z_dim, generator=gen)
-            dev = next(g.parameters()).device
             rows.append(g(z.to(dev), torch.full((per_class,), ci, dtype=torch.long, device=dev)).cpu())
     grid = make_grid(torch.cat(rows), nrow=per_class, padding=2, pad_value=1.0, normalize=True, value_range=(-1, 1))
     return (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()[:, :, : g.hparams["channels"]]
