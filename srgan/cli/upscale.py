@@ -202,7 +202,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         check_writable(folder)
     if jobs:
         need = estimate_output_bytes(jobs, upscaler.scale, outscale=args.outscale, width=args.width,
-                                     height=args.height)  # fmt: skip
+                                     height=args.height, limit=limit)  # fmt: skip
         check_writable(jobs[0].dst.parent, need)
     bars = not args.no_progress and not args.quiet
     hint = _DegradedHint(args.model) if _trained_on_clean_input(args.model) else None

@@ -218,16 +218,22 @@ _BYTES_PER_SAMPLE = {"PNG": 0.5, "TIFF": 0.6, "BMP": 1.0, "JPEG": 0.1, "WEBP": 0
 
 
 def estimate_output_bytes(jobs: list[Job], scale: int, *, outscale: float | None = None, width: int | None = None,
-                          height: int | None = None) -> int:  # fmt: skip
-    """About how many bytes the outputs of ``jobs`` will take, from the inputs' headers (unreadable ones count 0)."""
+                          height: int | None = None, limit: int | None = None) -> int:  # fmt: skip
+    """About how many bytes the outputs of ``jobs`` will take, from the inputs' headers.
+
+    Unreadable inputs count 0, and so do outputs over ``limit`` pixels or their format's sides (default
+    :func:`~srgan.imageio.max_output_pixels`): those are refused per file and never written.
+    """
+    limit = max_output_pixels(limit)
     total = 0.0
     for job in jobs:
         try:
             info = probe_image(job.src)
             fmt = format_for_path(job.dst)
+            size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
+            check_output_size(job.src, job.dst, info.width, info.height, scale, size, limit)
         except SrganError:
             continue
-        size = target_size(info.width, info.height, outscale=outscale, width=width, height=height)
         w, h = size if size is not None else (info.width * scale, info.height * scale)
         total += w * h * 3 * _BYTES_PER_SAMPLE.get(fmt, 1.0)
     return int(total)
