@@ -297,6 +297,7 @@ def test_report_with_the_study_protocol(labelled, tmp_path, shared_weights):
     assert all(len(a["runs"]) == 2 for a in arms.values())
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Downstream study: ResNet-20, 2 seeds" in text and "Verdict: " in text and "Sanity: " in text
+    assert "ties to the lower loss" in text  # the report says how the epoch was chosen
 
 
 def test_generate_keeps_confident_samples_with_soft_labels(labelled, tmp_path, caplog):

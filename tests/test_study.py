@@ -205,12 +205,12 @@ def test_study_trains_on_cuda(sets):
     assert 0 <= run.test_accuracy <= 1 and cpu.device == "cpu"
 
 
-@pytest.mark.parametrize(("selection", "epoch"), [("accuracy", 1), ("accuracy+loss", 2)])
-def test_ties_in_validation_accuracy_are_broken_by_loss(sets, monkeypatch, selection, epoch):
+@pytest.mark.parametrize(("selection", "epoch"), [("accuracy", 1), ("accuracy+loss", 2), ("accuracy+last", 3)])
+def test_ties_in_validation_accuracy_are_broken_by_the_rule(sets, monkeypatch, selection, epoch):
     """A 50-image validation split reaches 100 % early; the first such epoch is not the best one."""
-    scripted = iter([(1.0, 0.5), (1.0, 0.2), (0.9, 0.1)])
+    scripted = iter([(1.0, 0.5), (1.0, 0.2), (1.0, 0.3), (0.9, 0.1)])
     monkeypatch.setattr(study, "validation_scores", lambda model, x, y: next(scripted))
-    proto = Protocol(epochs=3, batch=8, val_fraction=0.25, selection=selection)
+    proto = Protocol(epochs=4, batch=8, val_fraction=0.25, selection=selection)
     real = sets["real"]
     _, run = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=proto, seed=0)
     assert run.epoch == epoch and run.val_accuracy == 1.0

@@ -378,6 +378,11 @@ def _write_report(result: dict[str, Any], synth: ImageSet, out_dir: Path) -> Non
     atomic_write_bytes(out_dir / "report.md", ("\n".join(lines) + "\n").encode())
 
 
+#: how each ``Protocol.selection`` breaks ties in validation accuracy, as the report says it
+_TIES = {"accuracy": "best accuracy, the first such epoch", "accuracy+loss": "best accuracy, ties to the lower loss",
+         "accuracy+last": "best accuracy, ties to the later epoch"}  # fmt: skip
+
+
 def _study_lines(result: dict[str, Any]) -> list[str]:
     st, p = result["study"], result["study"]["protocol"]
     budget = f", at most {p['budget'] / 60:.0f} min a run" if p.get("budget") else ""
@@ -385,7 +390,8 @@ def _study_lines(result: dict[str, Any]) -> list[str]:
         "", f"## Downstream study: ResNet-20, {st['seeds']} seeds, test set {result['n_test']} real images", "",
         f"SGD (Nesterov, lr {p['lr']}, cosine) for {p['epochs']} epochs of the real images{budget}; padded random "
         f"crops{', flips' if p['flip'] else ''}; the epoch is chosen on a {100 * p['val_fraction']:.0f} % validation "
-        "split of the real training images, the test folder scores the chosen weights only. Seed k of every arm "
+        f"split of the real training images ({_TIES.get(p.get('selection', 'accuracy'), p.get('selection'))}), "
+        "the test folder scores the chosen weights only. Seed k of every arm "
         "shares its split, initialisation and batch order, so differences to real-only are paired.", "",
         *([f"Validation split: {result['gan_hold_out']}.", ""] if "gan_hold_out" in result else []),
         "| training data | key | added images | validation | test accuracy | vs real only (95 % CI) | epochs chosen "

@@ -206,7 +206,8 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
             opt.step()
             sched.step()
         acc, val_loss = validation_scores(model, *val)
-        key = (acc, -val_loss if proto.selection == "accuracy+loss" else -math.inf)
+        tie = {"accuracy+loss": -val_loss, "accuracy+last": float(epoch)}.get(proto.selection, -math.inf)
+        key = (acc, tie)
         if key > best_key:
             best_key, best = key, (acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
         tick(epoch, n_epochs, val=f"{acc:.3f}")
