@@ -130,12 +130,27 @@ def test_arms_are_chosen_by_key_and_real_always_runs():
     from srgan.errors import ConfigError
 
     every = default_arms(has_classical=True, thresholds=(0.5, 0.9))
-    assert [a.key for a in every] == ["real", "synthetic", "filtered-0.5", "filtered-0.9", "soft", "pretrain",
-                                      "classical", "combo"]  # fmt: skip
+    assert [a.key for a in every] == ["real", "real-x2", "synthetic", "filtered-0.5", "filtered-0.9", "soft",
+                                      "pretrain", "classical", "combo"]  # fmt: skip
     some = default_arms(has_classical=True, thresholds=(0.5, 0.9), keys=("classical", "filtered-0.9"))
     assert [a.key for a in some] == ["real", "filtered-0.9", "classical"]
     with pytest.raises(ConfigError, match=r"unknown arm.*filtered-0\.7"):
         default_arms(has_classical=False, keys=("filtered-0.7",))
+
+
+def test_the_steps_control_trains_real_only_twice_as_long_and_is_not_the_baseline(sets):
+    from srgan.augment.study import run_study
+    from srgan.augment.study_cache import _arm_spec
+
+    arms = [Arm("real only, twice the epochs", epoch_scale=2), Arm("real"), Arm("half synthetic", ("synthetic",))]
+    res = run_study({"real": sets["real"], "synthetic": sets["synth"]}, sets["test"], proto=FAST, seeds=2, arms=arms)
+    control = res["arms"]["real only, twice the epochs"]
+    assert control["epochs_run"] == [2 * FAST.epochs] * 2 and res["arms"]["real"]["epochs_run"] == [FAST.epochs] * 2
+    assert res["arms"]["real"]["vs_real"]["mean"] == 0  # real, not the control listed first, is the baseline
+    assert control["key"] == "real-x2" and f"{100 * control['vs_real']['mean']:+.2f} points" in res["steps_control"]
+    assert "epoch_scale" not in _arm_spec(Arm("real")) and _arm_spec(arms[0])["epoch_scale"] == 2  # old caches hold
+    with pytest.raises(ConfigError, match="epoch_scale"):
+        Arm("x", ("synthetic",), epoch_scale=2)
 
 
 def test_shares_add_variants_with_their_own_keys():

@@ -407,5 +407,7 @@ def _study_lines(result: dict[str, Any]) -> list[str]:
                      f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
     if "sanity" in st:
         lines += ["", f"Sanity: {st['sanity']}."]
+    if "steps_control" in st:
+        lines += ["", f"Steps: {st['steps_control']}."]
     lines += ["", f"Verdict: {st.get('verdict', 'no synthetic recipe was run')}."]
     return lines

@@ -12,6 +12,9 @@ The protocol, in the form a reviewer would accept:
 * every arm (real, real + classical, real + synthetic, filtered, soft labels, pre-training, ...)
   runs with the same seeds, so seed ``k`` of every arm shares its initialisation and batch order;
   the difference to real-only is reported per seed, with its mean and a 95 % t interval;
+* an arm that fills half of each batch with added images takes twice the optimizer steps of real-only
+  per epoch of the real images, so a real-only control over twice the epochs (``real-x2``) shows
+  how much of a gain the longer schedule alone would give;
 * ``budget`` (seconds per arm) caps the epochs on a slow machine; the report states what ran.
 
 Synthetic data can be used three ways besides plain mixing (each an :class:`Arm` option):
@@ -73,6 +76,13 @@ class Arm:
     soft_labels: bool = False  # synthetic targets: the real classifier's probabilities
     pretrain: bool = False  # epochs on the added sets first, then the real-only schedule
     tag: str = ""  # appended to the key, e.g. "@0.2" for a variant with another synthetic share
+    # real-only control: this many times the protocol's epochs. At 2 it takes as many optimizer steps as an arm
+    # whose batches are half added images, so it shows how much of such an arm's gain the extra steps explain
+    epoch_scale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.epoch_scale < 1 or (self.epoch_scale > 1 and self.extra):
+            raise ConfigError(f"arm {self.name}: epoch_scale is a whole number >= 1, for the real-only control only")
 
     @property
     def key(self) -> str:
@@ -81,7 +91,7 @@ class Arm:
         Variants with another share of added images per batch carry it: ``soft@0.2``.
         """
         if not self.extra:
-            return "real"
+            return "real" if self.epoch_scale == 1 else f"real-x{self.epoch_scale}"
         if "classical" in self.extra:
             base = "combo" if "synthetic" in self.extra else "classical"
         elif self.pretrain:
@@ -280,20 +290,26 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
                            device=device)  # fmt: skip
     else:
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
-                           real_fraction=arm.real_fraction, device=device)  # fmt: skip
+                           real_fraction=arm.real_fraction, epochs=proto.epochs * arm.epoch_scale,
+                           device=device)  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
     return run, n_added, model
 
 
 def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
                  keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = ()) -> list[Arm]:  # fmt: skip
-    """Real first (it is every seed's teacher), then each synthetic recipe, then classical and the combination.
+    """Real first (it is every seed's teacher), then real-only over twice the epochs (``real-x2``: as many steps
+    as the arms whose batches are half added images), each synthetic recipe, classical and the combination.
 
     ``shares``: also run the plain, the most strictly filtered and the soft-label recipes with these
     shares of synthetic images per batch (keys ``synthetic@0.2``, ...). ``keys``: keep only these
     arms (see :attr:`Arm.key`); real is always kept.
     """
-    arms = [Arm("real"), Arm("real + synthetic", ("synthetic",), real_fraction)]
+    arms = [
+        Arm("real"),
+        Arm("real only, twice the epochs", epoch_scale=2),
+        Arm("real + synthetic", ("synthetic",), real_fraction),
+    ]
     arms += [
         Arm(f"real + synthetic, filtered at {t:g}", ("synthetic",), real_fraction, threshold=t) for t in thresholds
     ]
@@ -332,7 +348,7 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
     ones are written as they finish, so an interrupted study resumes and seeds can run in parallel.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    real_arm = next((a for a in arms if not a.extra), None)
+    real_arm = next((a for a in arms if a.key == "real"), None)
     if real_arm is None:
         raise ConfigError("the study needs the real-only arm: it is the baseline and each seed's teacher")
     rest = [a for a in arms if a is not real_arm]

@@ -48,6 +48,8 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
     spec = dataclasses.asdict(arm)
     spec.pop("name")
     spec["extra"] = list(spec["extra"])
+    if spec["epoch_scale"] == 1:
+        del spec["epoch_scale"]  # runs cached before the control arm existed stay valid
     if "classical" in arm.extra:
         spec["classical_sources_outside_validation"] = True  # runs from before that fix are not read back
     return spec

@@ -53,12 +53,23 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             "flag: classical augmentation does not beat real-only; on CIFAR-like data that means the classifier "
             "is underfit or the budget too small, so read the synthetic rows with care"
         )  # fmt: skip
+    control = next((n for n, r in results.items() if r.arm.epoch_scale > 1 and r.arm is not real_arm), None)
+    if control is not None:
+        k = table[control]["vs_real"]
+        out["steps_control"] = (
+            f"real-only over {results[control].arm.epoch_scale}x the epochs changes test accuracy by "
+            f"{100 * k['mean']:+.2f} points (95 % CI {100 * k['ci_low']:+.2f} to {100 * k['ci_high']:+.2f}); an arm "
+            "whose batches are half added images takes as many steps, so a gain no larger than this may be the "
+            "longer schedule's, not the added images'"
+        )  # fmt: skip
     if chosen is not None:
         c = table[chosen]["vs_real"]
         helped = c["ci_low"] > 0 if not math.isnan(c["ci_low"]) else c["mean"] > 0
         out["verdict"] = (f"{chosen} (chosen on validation) changes test accuracy by {100 * c['mean']:+.2f} points "
                           f"(95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f}): "
                           + ("synthetic data helps" if helped else "no gain shown from synthetic data"))  # fmt: skip
+        if control is not None and c["mean"] <= table[control]["vs_real"]["mean"]:
+            out["verdict"] += " (no more than the real-only control over more epochs gains)"
         if not out["sanity"].startswith("ok"):
             why = "was not run" if out["sanity"].startswith("not checked") else "failed"
             out["verdict"] += f" (provisional: the sanity check {why})"

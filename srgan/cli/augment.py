@@ -153,8 +153,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.9],
                      help="study: confidence thresholds of the filtered-synthesis arms")  # fmt: skip
     rep.add_argument("--arms", nargs="+", metavar="ARM",
-                     help="study: run only these arms besides real: synthetic, filtered-T (one per --thresholds "
-                     "value), soft, pretrain, classical, combo (default: all)")  # fmt: skip
+                     help="study: run only these arms besides real: real-x2 (real only, twice the epochs: as many "
+                     "steps as half-synthetic batches), synthetic, filtered-T (one per --thresholds value), soft, "
+                     "pretrain, classical, combo (default: all)")  # fmt: skip
     rep.add_argument("--shares", type=float, nargs="+", metavar="S",
                      help="study: also run the plain, filtered and soft-label recipes with synthetic share S of each "
                      "batch (arm keys synthetic@S, ...)")  # fmt: skip
