@@ -9,7 +9,8 @@
 #
 # Per dataset and seed, three processes: the teacher's arms (real first, then soft labels, filtered at
 # 0.9, the combination), the other teacher arms once real is cached (filtered at 0.5 and the 20 % share
-# variants), and the arms that need no teacher (classical, plain synthetic, pre-training, 20 % share).
+# variants), and the arms that need no teacher (classical, plain synthetic, pre-training, 20 % share, and
+# real-only over twice the epochs).
 # STUDY_TIMEOUT (seconds, default none) stops the shards; whatever finished stays in the cache, and the
 # report is then left to a later run of the same command. Logs: runs/augment_bench/logs/.
 set -u
@@ -41,7 +42,7 @@ for ds in "$@"; do
             shard "$ds" "$seed" more filtered-0.5 soft@0.2 filtered-0.9@0.2
         ) &
         pids+=($!)
-        shard "$ds" "$seed" plain classical synthetic pretrain synthetic@0.2 &
+        shard "$ds" "$seed" plain classical synthetic pretrain synthetic@0.2 real-x2 &
         pids+=($!)
     done
 done
