@@ -103,6 +103,21 @@ def test_a_seed_reproduces_its_run(sets):
     assert (a.val_accuracy, a.test_accuracy, a.epoch) == (b.val_accuracy, b.test_accuracy, b.epoch)
 
 
+def test_pretraining_counts_both_stages_in_its_time(sets, monkeypatch):
+    stages: list[float] = []
+    real_train = study.train
+
+    def timed(*args, **kwargs):
+        model, run = real_train(*args, **kwargs)
+        stages.append(run.seconds)
+        return model, run
+
+    monkeypatch.setattr(study, "train", timed)
+    data = {"real": sets["real"], "synthetic": sets["synth"]}
+    run, _, _ = run_arm(Arm("pre", ("synthetic",), pretrain=True), data, sets["test"], proto=FAST, seed=0)
+    assert len(stages) == 2 and run.seconds == pytest.approx(sum(stages)) and run.seconds > stages[0]
+
+
 def test_paired_comparison_interval():
     base = np.array([0.60, 0.62, 0.61])
     other = base + np.array([0.02, 0.01, 0.03])

@@ -284,10 +284,11 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     if added is not None and n_added == 0:
         raise ConfigError(f"arm {arm.name}: nothing left to add (is the filter threshold too high?)")
     if arm.pretrain and added is not None:
-        pre, _ = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed,
-                       device=device)  # fmt: skip
+        pre, pre_run = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed,
+                             device=device)  # fmt: skip
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, init=pre.state_dict(),
                            device=device)  # fmt: skip
+        run.seconds += pre_run.seconds  # the arm's cost is both stages
     else:
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
                            real_fraction=arm.real_fraction, epochs=proto.epochs * arm.epoch_scale,

@@ -55,12 +55,12 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
         )  # fmt: skip
     control = next((n for n, r in results.items() if r.arm.epoch_scale > 1 and r.arm is not real_arm), None)
     if control is not None:
-        k = table[control]["vs_real"]
+        k, scale = table[control]["vs_real"], results[control].arm.epoch_scale
         out["steps_control"] = (
-            f"real-only over {results[control].arm.epoch_scale}x the epochs changes test accuracy by "
-            f"{100 * k['mean']:+.2f} points (95 % CI {100 * k['ci_low']:+.2f} to {100 * k['ci_high']:+.2f}); an arm "
-            "whose batches are half added images takes as many steps, so a gain no larger than this may be the "
-            "longer schedule's, not the added images'"
+            f"real-only over {scale}x the epochs changes test accuracy by {100 * k['mean']:+.2f} points (95 % CI "
+            f"{100 * k['ci_low']:+.2f} to {100 * k['ci_high']:+.2f}); an arm whose real images fill 1/{scale} of each "
+            "batch takes as many steps, so a gain no larger than this may be the longer schedule's, not the added "
+            "images'"
         )  # fmt: skip
     if chosen is not None:
         c = table[chosen]["vs_real"]
