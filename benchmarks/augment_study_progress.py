@@ -1,0 +1,102 @@
+"""Where an unfinished downstream study stands: every cached run, per arm and seed, without training.
+
+    python benchmarks/augment_study_progress.py [--datasets mnist cifar] [--seeds 3] [--shares 0.2]
+
+``augment_bench.py --protocol study`` writes its report only when every run is cached; a study on
+this CPU takes several sessions. This reads the study cache (benchmarks/results/augment_study_cache/)
+through the study's own cache reader, so only runs the study itself would reuse are counted (same
+data digest, same arm definition), and writes benchmarks/results/augment_study_progress.md: test
+accuracy, the epoch kept and the run's time per arm and seed, and the paired difference to real-only
+over the seeds both have (an interval from two seeds or more). Interim figures only: the arm the
+study would choose, the sanity line and the verdict come with the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from common import RESULTS, command_line
+
+from srgan.augment.study import Arm, Run, default_arms
+from srgan.augment.study_cache import StudyCache
+from srgan.augment.study_summary import compare
+
+NAMES = {"mnist": "MNIST-small", "cifar": "CIFAR10-small"}
+# what a digest's runs were measured with, where README tells a story about them (the cache records only the digest)
+NOTES = {
+    "eba1f254a1": "the first study's protocol (`--per-seed-split`: each seed its own validation split, the GAN "
+    "trained on all the real images), superseded by the held-out rerun; kept for README's interim table",
+    "61b82ec70d": "the held-out protocol (one validation split, the GAN trained without it)",
+}
+
+
+def digests(folder: Path) -> list[str]:
+    """Full digests of the studies cached in ``folder``, the one with most runs first."""
+    count: dict[str, int] = {}
+    for f in folder.glob("*.json"):
+        try:
+            d = json.loads(f.read_text())["digest"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        count[d] = count.get(d, 0) + 1
+    return sorted(count, key=lambda d: -count[d])
+
+
+def cell(run: Run | None) -> str:
+    if run is None:
+        return "-"
+    return f"{100 * run.test_accuracy:.2f} % (ep. {run.epoch}, {run.seconds / 60:.1f} min {run.device})"
+
+
+def difference(runs: list[Run | None], base: list[Run | None]) -> str:
+    both = [(r, b) for r, b in zip(runs, base, strict=True) if r is not None and b is not None]
+    pairs = [(r.test_accuracy, b.test_accuracy) for r, b in both]
+    if not pairs:
+        return ""
+    c = compare(np.array([b for _, b in pairs]), np.array([r for r, _ in pairs]))
+    ci = "" if math.isnan(c["ci_low"]) else f" ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})"
+    return f"{100 * c['mean']:+.2f}{ci}, {c['n']} seed{'s' if c['n'] > 1 else ''}"
+
+
+def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[str], int]:
+    runs = {a.key: [(cache.load(s, a) or (None, 0))[0] for s in range(seeds)] for a in arms}
+    head = "| arm | key | " + " | ".join(f"seed {s}" for s in range(seeds)) + " | vs real, paired (95 % CI) |"
+    lines = [head, "|---|---|" + "---:|" * (seeds + 1)]
+    for a in arms:
+        vs = "" if a.key == "real" else difference(runs[a.key], runs["real"])
+        lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cell(r) for r in runs[a.key]) + f" | {vs} |")
+    return lines, sum(r is not None for rs in runs.values() for r in rs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar"], choices=sorted(NAMES))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--shares", type=float, nargs="*", default=[0.2], help="the study's --shares")
+    args = ap.parse_args()
+    arms = default_arms(True, shares=tuple(args.shares))
+    out = ["# Downstream studies in progress", "", f"Written by `{command_line()}` from the study cache; "
+           "interim figures (the report, written when every run is cached, chooses the recipe). A cell is the test "
+           "accuracy, the epoch kept on validation and the run's wall time where it ran (GPU runs shared one GPU "
+           "with other runs, so their time is not a per-run cost).", ""]  # fmt: skip
+    for name in args.datasets:
+        folder = RESULTS / "augment_study_cache" / name
+        for digest in digests(folder):
+            lines, done = study_table(StudyCache(folder, digest), arms, args.seeds)
+            if done == 0:
+                continue  # runs of an older arm definition or protocol: the study would not reuse them
+            out += [f"## {NAMES[name]}, study {digest[:10]}: {done} of {len(arms) * args.seeds} runs cached", ""]
+            if digest[:10] in NOTES:
+                out += [f"Measured with {NOTES[digest[:10]]}.", ""]
+            out += [*lines, ""]
+    path = RESULTS / "augment_study_progress.md"
+    path.write_text("\n".join(out))
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
