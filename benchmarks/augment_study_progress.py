@@ -53,11 +53,11 @@ def cell(run: Run | None) -> str:
 
 
 def difference(runs: list[Run | None], base: list[Run | None]) -> str:
-    both = [(r, b) for r, b in zip(runs, base, strict=True) if r is not None and b is not None]
-    pairs = [(r.test_accuracy, b.test_accuracy) for r, b in both]
+    """Paired difference to real-only over the seeds both have."""
+    pairs = [(b.test_accuracy, r.test_accuracy) for r, b in zip(runs, base, strict=True) if r and b]
     if not pairs:
         return ""
-    c = compare(np.array([b for _, b in pairs]), np.array([r for r, _ in pairs]))
+    c = compare(*np.array(pairs).T)
     ci = "" if math.isnan(c["ci_low"]) else f" ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})"
     return f"{100 * c['mean']:+.2f}{ci}, {c['n']} seed{'s' if c['n'] > 1 else ''}"
 
