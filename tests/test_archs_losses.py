@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -167,7 +169,9 @@ def test_lpips_squeeze_offline_orders_degradations(shared_weights, astronaut):
 
     from srgan.metrics.lpips import LPIPS
 
-    lp = LPIPS(shared_weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a user asking for LPIPS sees no deprecation noise from lpips/torchvision
+        lp = LPIPS(shared_weights)
     hr = astronaut[100:228, 150:278]
     small = cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA)
     mild = cv2.resize(cv2.resize(hr, (64, 64), interpolation=cv2.INTER_AREA), (128, 128), interpolation=cv2.INTER_CUBIC)

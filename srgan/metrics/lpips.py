@@ -9,6 +9,7 @@ is the published LPIPS-squeeze.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,11 @@ class LPIPS(nn.Module):
             import lpips
         except ImportError as exc:  # pragma: no cover - lpips is a dependency
             raise ModelError("LPIPS needs the lpips package") from exc
-        self.model = lpips.LPIPS(net="squeeze", pnet_rand=True, verbose=False)
+        with warnings.catch_warnings():
+            # lpips builds its random-init backbone with torchvision's deprecated ``pretrained=False``: noise for
+            # every user who asks for LPIPS, about an argument we do not pass (real weights are loaded below)
+            warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
+            self.model = lpips.LPIPS(net="squeeze", pnet_rand=True, verbose=False)
         features = load_backbone("squeezenet", weights_path)
         for i in range(1, self.model.net.N_slices + 1):
             for name, module in getattr(self.model.net, f"slice{i}").named_children():
