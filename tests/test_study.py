@@ -133,11 +133,35 @@ def test_study_runs_every_arm_and_chooses_on_validation(sets):
     arms = default_arms(has_classical=True, thresholds=(0.0,))
     res = run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms)
     assert list(res["arms"]) == [a.name for a in arms]
-    chosen = res["chosen_on_validation"]
     synth = [a.name for a in arms if a.extra == ("synthetic",)]
-    assert res["arms"][chosen]["val_mean"] == max(res["arms"][n]["val_mean"] for n in synth)
+    named = res.get("validation_ties", [res["chosen_on_validation"]])
+    assert all(res["arms"][n]["val_mean"] == max(res["arms"][s]["val_mean"] for s in synth) for n in named)
     assert res["arms"]["real"]["vs_real"]["mean"] == 0 and "sanity" in res and "verdict" in res
     assert all(len(v["runs"]) == 2 for v in res["arms"].values())
+
+
+def test_a_validation_tie_chooses_no_recipe_and_the_verdict_names_every_tied_one():
+    from srgan.augment.study import ArmResult, Run
+    from srgan.augment.study_summary import summarize
+
+    def result(arm: Arm, val: list[float], test: list[float]) -> ArmResult:
+        return ArmResult(arm, [Run(v, t, 10, 10, 1.0) for v, t in zip(val, test, strict=True)])
+
+    real = Arm("real")
+    res = {
+        "real": result(real, [1, 1, 1], [0.95, 0.96, 0.95]),
+        "plain": result(Arm("plain", ("synthetic",)), [1, 1, 1], [0.97, 0.975, 0.972]),
+        "soft": result(Arm("soft", ("synthetic",), soft_labels=True), [1, 1, 1], [0.94, 0.96, 0.955]),
+        "filtered": result(Arm("filtered", ("synthetic",), threshold=0.9), [0.98, 1, 1], [0.99, 0.99, 0.99]),
+    }
+    tied = summarize(res, real, Protocol(), 3)
+    assert tied["chosen_on_validation"] is None and tied["validation_ties"] == ["plain", "soft"]
+    assert "chooses none of them" in tied["verdict"] and "1 of 2 intervals above zero" in tied["verdict"]
+    assert "filtered" not in tied["verdict"]  # its test score is the best, but validation ranks it lower
+    res["soft"] = result(res["soft"].arm, [0.98, 1, 1], [0.94, 0.96, 0.955])
+    untied = summarize(res, real, Protocol(), 3)
+    assert untied["chosen_on_validation"] == "plain" and "validation_ties" not in untied
+    assert untied["verdict"].startswith("plain (chosen on validation)") and "synthetic data helps" in untied["verdict"]
 
 
 def test_arms_are_chosen_by_key_and_real_always_runs():

@@ -342,7 +342,7 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
               arms: list[Arm], progress: Progress | None = None, device: str | torch.device = "cpu",
               cache: StudyCache | None = None) -> dict[str, Any]:  # fmt: skip
     """Every arm over ``seeds`` (a count or the seeds themselves); the winning synthetic recipe is chosen on
-    validation, never on test.
+    validation, never on test; where validation ties several, none is chosen and the verdict reports each.
 
     The real-only arm is the baseline of every paired difference and each seed's teacher (for the
     filtered and soft-label arms). With ``cache``, finished runs are read back instead of rerun and new

@@ -26,6 +26,15 @@ def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
 
 
+def _helped(c: dict[str, float]) -> bool:
+    """The gain's interval lies above zero (one seed: its mean is positive)."""
+    return c["ci_low"] > 0 if not math.isnan(c["ci_low"]) else c["mean"] > 0
+
+
+def _interval(c: dict[str, float]) -> str:
+    return f"{100 * c['mean']:+.2f} points (95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})"
+
+
 def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, seeds: int) -> dict[str, Any]:
     """The study's table, its sanity line and its verdict from every arm's runs."""
     base = results[real_arm.name].test()
@@ -62,15 +71,31 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             "batch takes as many steps, so a gain no larger than this may be the longer schedule's, not the added "
             "images'"
         )  # fmt: skip
-    if chosen is not None:
+    best = table[chosen]["val_mean"] if chosen is not None else math.nan
+    ties = [n for n in synthetic if math.isclose(table[n]["val_mean"], best, abs_tol=1e-9)]
+    if len(ties) > 1:
+        # validation cannot tell these recipes apart: naming the first in the study's order would look like a
+        # choice, and naming the best on test would choose on test, so the verdict reports every one of them
+        out["validation_ties"], out["chosen_on_validation"] = ties, None
+        above = [n for n in ties if _helped(table[n]["vs_real"])]
+        out["verdict"] = (
+            f"validation ties {len(ties)} synthetic recipes at {100 * table[chosen]['val_mean']:.2f} %, so it chooses "
+            f"none of them; their differences to real-only: "
+            + "; ".join(f"{n} {_interval(table[n]['vs_real'])}" for n in ties)
+            + (": synthetic data helps, every tied recipe's interval is above zero" if len(above) == len(ties) else
+               f": no gain shown from synthetic data ({len(above)} of {len(ties)} intervals above zero)")
+        )  # fmt: skip
+        if control is not None:
+            slower = sum(table[n]["vs_real"]["mean"] <= table[control]["vs_real"]["mean"] for n in ties)
+            out["verdict"] += f" ({slower} of them gain no more than the real-only control over more epochs)"
+    elif chosen is not None:
         c = table[chosen]["vs_real"]
-        helped = c["ci_low"] > 0 if not math.isnan(c["ci_low"]) else c["mean"] > 0
-        out["verdict"] = (f"{chosen} (chosen on validation) changes test accuracy by {100 * c['mean']:+.2f} points "
-                          f"(95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f}): "
-                          + ("synthetic data helps" if helped else "no gain shown from synthetic data"))  # fmt: skip
+        out["verdict"] = f"{chosen} (chosen on validation) changes test accuracy by {_interval(c)}: " + (
+            "synthetic data helps" if _helped(c) else "no gain shown from synthetic data"
+        )
         if control is not None and c["mean"] <= table[control]["vs_real"]["mean"]:
             out["verdict"] += " (no more than the real-only control over more epochs gains)"
-        if not out["sanity"].startswith("ok"):
-            why = "was not run" if out["sanity"].startswith("not checked") else "failed"
-            out["verdict"] += f" (provisional: the sanity check {why})"
+    if chosen is not None and not out["sanity"].startswith("ok"):
+        why = "was not run" if out["sanity"].startswith("not checked") else "failed"
+        out["verdict"] += f" (provisional: the sanity check {why})"
     return out
