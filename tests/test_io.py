@@ -17,6 +17,7 @@ from srgan.errors import (
     ImageTooLargeError,
     ImageWriteError,
     NotAnImageError,
+    UnsupportedImageError,
 )
 from srgan.imageio import ImageMeta, load_image, read_image, write_image
 
@@ -112,6 +113,58 @@ def test_cmyk_jpeg_reads_as_rgb(tmp_path, coffee):
     assert got.array.shape == (100, 150, 3)
     # CMYK JPEG is lossy; the colours must still be those of the photo.
     assert np.abs(got.array.astype(int) - coffee[:100, :150].astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("compression", ["lzw", "packbits", "zlib+predictor", "tiled-zstd"])
+def test_compressed_tiff_from_photo_tools_reads_exactly(tmp_path, astronaut, compression, depth):
+    """LZW (Photoshop's and OpenCV's default), PackBits, Deflate with a predictor, tiles: all lossless."""
+    import tifffile
+
+    a = astronaut[:100, :150]
+    if depth == 16:
+        a = (a.astype(np.uint16) * 257) ^ (np.arange(a.size, dtype=np.uint16).reshape(a.shape) % 251)
+    opts: dict[str, object] = {"compression": compression.split("+")[0].removeprefix("tiled-")}
+    if compression.endswith("predictor"):
+        opts["predictor"] = True
+    if compression.startswith("tiled"):
+        opts["tile"] = (32, 48)
+    tifffile.imwrite(tmp_path / "c.tif", a, photometric="rgb", **opts)
+    got = load_image(tmp_path / "c.tif")
+    assert got.meta.bit_depth == depth
+    np.testing.assert_array_equal(got.array, a)
+
+
+def test_lzw_tiff_written_by_pillow_reads_exactly(tmp_path, astronaut):
+    Image.fromarray(astronaut[:100, :150]).save(tmp_path / "p.tif", compression="tiff_lzw")
+    np.testing.assert_array_equal(read_image(tmp_path / "p.tif"), astronaut[:100, :150])
+
+
+def test_16bit_cmyk_tiff_reads_as_16bit_rgb_like_pillow_converts_8bit_cmyk(tmp_path, coffee):
+    """Pillow would read a 16-bit CMYK TIFF as 8-bit inks (wrong colours); srgan keeps the depth."""
+    import tifffile
+
+    cmyk = Image.fromarray(coffee[:100, :150]).convert("CMYK")
+    inks = np.asarray(cmyk).astype(np.uint16) * 257
+    alpha = coffee[:100, :150, :1].astype(np.uint16) * 257
+    tifffile.imwrite(tmp_path / "c.tif", inks, photometric="separated")
+    tifffile.imwrite(
+        tmp_path / "ca.tif", np.concatenate([inks, alpha], 2), photometric="separated", extrasamples=["unassalpha"]
+    )
+    want = np.asarray(cmyk.convert("RGB")).astype(np.uint16) * 257
+    got = load_image(tmp_path / "c.tif")
+    assert got.meta.bit_depth == 16 and got.meta.icc_profile is None
+    np.testing.assert_array_equal(got.array, want)
+    np.testing.assert_array_equal(read_image(tmp_path / "ca.tif"), np.concatenate([want, alpha], 2))
+
+
+@pytest.mark.parametrize(("dtype", "name"), [(np.float32, "32-bit floating-point"), (np.uint32, "32-bit unsigned")])
+def test_tiff_samples_wider_than_16_bits_are_refused_by_name(tmp_path, astronaut, dtype, name):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "w.tif", astronaut[:32, :32].astype(dtype), photometric="rgb")
+    with pytest.raises(UnsupportedImageError, match=name):
+        read_image(tmp_path / "w.tif")
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".webp", ".bmp"])

@@ -206,15 +206,35 @@ def _decode_png(path: Path, data: bytes, limit: int) -> LoadedImage:
     return _decode_pillow(path, data, "PNG", limit)
 
 
+def _check_tiff_samples(path: Path, dtype: np.dtype | None, bits: int) -> None:
+    """Refuse sample types no srgan output can hold, naming them (Pillow would call them corrupt)."""
+    if dtype in (np.uint8, np.uint16, np.bool_):
+        return
+    kind = {"f": "floating-point", "i": "signed integer", "u": "unsigned integer", "c": "complex"}
+    name = kind.get(dtype.kind, "unknown") if dtype is not None else "unknown"
+    raise UnsupportedImageError(
+        f"{path}: {bits}-bit {name} TIFF samples are not supported; save it as 8- or 16-bit integer TIFF or PNG"
+    )
+
+
+def _cmyk_to_rgb16(a: np.ndarray) -> np.ndarray:
+    """16-bit CMYK (plus alpha) to RGB(A) with the formula Pillow uses for 8-bit CMYK:
+    ``R = (1 - C)(1 - K)``, no colour management."""
+    inv = 65535 - a[:, :, :4].astype(np.uint64)
+    rgb = ((inv[:, :, :3] * inv[:, :, 3:4] + 32767) // 65535).astype(np.uint16)
+    return np.concatenate([rgb, a[:, :, 4:5]], axis=2) if a.shape[2] > 4 else rgb
+
+
 def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
             photometric = int(page.photometric)
-            # Only plain gray/RGB layouts are decoded here; Pillow handles the rest.
-            if photometric not in (1, 2) or page.dtype not in (np.uint8, np.uint16, np.bool_):
-                if page.dtype is not None and page.dtype.kind == "f":
-                    raise UnsupportedImageError(f"{path}: floating-point TIFF is not supported")
+            _check_tiff_samples(path, page.dtype, int(page.bitspersample))
+            cmyk16 = photometric == 5 and page.dtype == np.uint16 and len(page.extrasamples) < 2
+            # Plain gray/RGB and 16-bit CMYK are decoded here; Pillow handles the rest (palette,
+            # 8-bit CMYK, YCbCr, CIELab), in 8 bits, which is all it holds for those.
+            if photometric not in (1, 2) and not cmyk16:
                 return _decode_pillow(path, data, "TIFF", limit)
             check_size(path, int(page.imagewidth), int(page.imagelength), limit)
             if len(tif.pages) > 1:
@@ -223,7 +243,8 @@ def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
             if page.planarconfig == 2 and a.ndim == 3:  # separate planes: (S, H, W)
                 a = np.moveaxis(a, 0, -1)
             icc_tag = page.tags.get(ICC_TIFF_TAG)
-            icc = bytes(icc_tag.value) if icc_tag is not None else None
+            # A CMYK file's profile describes ink values, not the RGB pixels returned.
+            icc = bytes(icc_tag.value) if icc_tag is not None and not cmyk16 else None
             orient_tag = page.tags.get(274)
             orientation = int(orient_tag.value) if orient_tag is not None else 1
     except (ImageReadError, UnsupportedImageError):
@@ -233,11 +254,13 @@ def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     a = as_hwc(a)
+    if cmyk16:
+        a = _cmyk_to_rgb16(a)
     if a.shape[2] > 4:
         a = a[:, :, :4]
     a = _apply_orientation(a, orientation if orientation in range(1, 9) else 1)
     depth = 16 if a.dtype == np.uint16 else 8
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    mode = "CMYK;16" if cmyk16 else {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
     return LoadedImage(a, ImageMeta("TIFF", depth, mode, icc, None))
 
 
