@@ -97,6 +97,56 @@ def test_custom_pipeline_and_collisions(labelled, tmp_path, capsys):
     assert main(["augment", str(labelled), str(out), "--preset", "light", "--overwrite", "--no-progress"]) == 0
 
 
+def test_alpha_follows_the_geometry_and_16bit_stays_16bit(tmp_path, logo, camera, astronaut16):
+    """Colour transforms take 1 or 3 channels: RGBA, gray + alpha and 16-bit colour stopped the batch."""
+    src = tmp_path / "src"
+    la = np.dstack([camera[:64, :80], logo[:64, :80, 3]])
+    images = {
+        "rgba.png": logo[:64, :80],
+        "la.png": la,
+        "rgb16.png": astronaut16[:64, :80],
+        "rgb16.tif": astronaut16[:64, :80],
+    }
+    for name, a in images.items():
+        write_image(src / "a" / name, a)
+    A.save(A.Compose([A.HorizontalFlip(p=1.0)]), str(tmp_path / "flip.json"), data_format="json")
+    assert (
+        main(["augment", str(src), str(tmp_path / "flip"), "--pipeline", str(tmp_path / "flip.json"), "--no-progress"])
+        == 0
+    )
+    for name, a in images.items():
+        stem, ext = name.split(".")
+        np.testing.assert_array_equal(read_image(tmp_path / "flip" / "a" / f"{stem}_aug000.{ext}"), a[:, ::-1])
+    assert (
+        main(["augment", str(src), str(tmp_path / "heavy"), "--preset", "heavy", "--per-image", "3", "--no-progress"])
+        == 0
+    )
+    for name, a in images.items():
+        stem, ext = name.split(".")
+        for k in range(3):
+            got = read_image(tmp_path / "heavy" / "a" / f"{stem}_aug{k:03d}.{ext}")
+            assert got.shape == a.shape and got.dtype == a.dtype
+    got16 = read_image(tmp_path / "heavy" / "a" / "rgb16_aug000.png")
+    assert len(np.unique(got16 & 0xFF)) > 200  # the low byte still carries data, not 8 bits scaled up
+
+
+def test_a_pipeline_failing_on_one_image_skips_it_and_writes_the_rest(tmp_path, astronaut, capsys):
+    src = tmp_path / "src"
+    write_image(src / "a" / "big.png", astronaut[:96, :96])
+    write_image(src / "a" / "small.png", astronaut[:40, :40])  # smaller than the crop
+    A.save(A.Compose([A.RandomCrop(64, 64)]), str(tmp_path / "crop.json"), data_format="json")
+    code = main(
+        ["augment", str(src), str(tmp_path / "out"), "--pipeline", str(tmp_path / "crop.json"), "--no-progress"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "small.png: the pipeline failed on this image" in err and "1 failed in the pipeline" in err
+    assert read_image(tmp_path / "out" / "a" / "big_aug000.png").shape == (64, 64, 3)
+    assert not (tmp_path / "out" / "a" / "small_aug000.png").exists()
+    rows = [json.loads(ln) for ln in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["source"], r["status"]) for r in rows] == [("a/big.png", "augmented"), ("a/small.png", "failed")]
+
+
 def test_diff_augment_is_differentiable_and_seeded():
     x = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
+import cv2
 import numpy as np
 
 from srgan.data.labelled import FolderDataset, scan_folder
@@ -24,11 +25,17 @@ from srgan.fsutil import atomic_write_bytes, check_disjoint, prepare_output
 from srgan.imageio import load_image, write_image
 from srgan.progress import Progress, report
 
-__all__ = ["PRESETS", "ClassicalReport", "build_preset", "load_pipeline", "run_classical"]
+__all__ = ["PRESETS", "ClassicalReport", "augment_image", "build_preset", "load_pipeline", "run_classical"]
 
 log = logging.getLogger(__name__)
 
 PRESETS = ("light", "medium", "heavy", "sr-degrade")
+
+
+def _affine(**ranges: Any) -> A.Affine:
+    """A size-keeping affine: reflected borders, alpha (the mask) resampled bilinearly so cut-out
+    edges stay soft."""
+    return A.Affine(**ranges, border_mode=4, mask_interpolation=cv2.INTER_LINEAR)
 
 
 def build_preset(name: str, *, flip: bool = True) -> A.Compose:
@@ -39,27 +46,20 @@ def build_preset(name: str, *, flip: bool = True) -> A.Compose:
     if name == "light":
         ts: list[Any] = [
             A.HorizontalFlip(p=0.5),
-            A.Affine(translate_percent=(-0.06, 0.06), scale=(0.95, 1.05), rotate=(-8, 8), border_mode=4, p=0.7),
+            _affine(translate_percent=(-0.06, 0.06), scale=(0.95, 1.05), rotate=(-8, 8), p=0.7),
             A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.5),
         ]
     elif name == "medium":
         ts = [
             A.HorizontalFlip(p=0.5),
-            A.Affine(translate_percent=(-0.1, 0.1), scale=(0.85, 1.15), rotate=(-15, 15), border_mode=4, p=0.9),
+            _affine(translate_percent=(-0.1, 0.1), scale=(0.85, 1.15), rotate=(-15, 15), p=0.9),
             A.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.04, p=0.7),
             A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.GaussNoise(std_range=(0.02, 0.06))], p=0.3),
         ]
     elif name == "heavy":
         ts = [
             A.HorizontalFlip(p=0.5),
-            A.Affine(
-                translate_percent=(-0.15, 0.15),
-                scale=(0.75, 1.25),
-                rotate=(-25, 25),
-                shear=(-8, 8),
-                border_mode=4,
-                p=1.0,
-            ),
+            _affine(translate_percent=(-0.15, 0.15), scale=(0.75, 1.25), rotate=(-25, 25), shear=(-8, 8), p=1.0),
             A.ColorJitter(brightness=0.35, contrast=0.35, saturation=0.35, hue=0.08, p=0.9),
             A.OneOf(
                 [
@@ -124,11 +124,39 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def augment_image(pipeline: A.Compose, array: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """One seeded pass of ``pipeline`` over an ``(H, W, C)`` image; the output and the transforms applied.
+
+    Alpha (gray + alpha, RGBA) goes through as albumentations' mask: it follows the geometry
+    (flips, affine) and no colour or noise transform touches it, so colour transforms, which take
+    1 or 3 channels, see only the colour. 16-bit images are augmented as float in [0, 1] and
+    written back at 16 bits.
+    """
+    source = array
+    if array.dtype == np.uint16:  # OpenCV's colour conversions take 8 bits or float, not 16
+        array = array.astype(np.float32) / 65535
+    has_alpha = array.shape[2] in (2, 4)
+    colour = array[:, :, :-1] if has_alpha else array
+    inputs: dict[str, np.ndarray] = {"image": colour[:, :, 0] if colour.shape[2] == 1 else colour}
+    if has_alpha:
+        inputs["mask"] = array[:, :, -1]
+    pipeline.set_random_seed(seed)
+    res = pipeline(**inputs)
+    out = res["image"] if res["image"].ndim == 3 else res["image"][:, :, None]
+    if has_alpha:
+        out = np.dstack([out, res["mask"].astype(out.dtype)])
+    if source.dtype == np.uint16:
+        out = np.rint(np.clip(out, 0, 1) * 65535).astype(np.uint16)
+    applied = [{"transform": name, "params": _jsonable(params)} for name, params in res["applied_transforms"]]
+    return np.ascontiguousarray(out), applied
+
+
 @dataclass
 class ClassicalReport:
     written: int = 0
     originals: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # read, but the pipeline raised on it
     manifest: Path | None = None
 
 
@@ -167,7 +195,6 @@ def run_classical(
             lines.append(json.dumps({"source": rel.as_posix(), "class": label, "status": "unreadable",
                                      "error": str(exc)}))  # fmt: skip
             continue
-        arr = img.array if img.array.shape[2] != 1 else img.array[:, :, 0]
         if include_originals:
             dst = owned.claim(out_root / rel)
             write_image(dst, img.array, meta=img.meta)
@@ -176,15 +203,18 @@ def run_classical(
                                      "class": label, "status": "original"}))  # fmt: skip
         for k in range(per_image):
             s = output_seed(seed, rel, k)
-            pipeline.set_random_seed(s)
-            res = pipeline(image=arr)
-            aug = res["image"]
-            if aug.ndim == 2:
-                aug = aug[:, :, None]
+            try:
+                aug, applied = augment_image(pipeline, img.array, s)
+            except Exception as exc:  # a user's pipeline may raise anything; the batch goes on
+                why = " ".join(str(exc).split())  # one line, whatever the library wrote
+                msg = f"{f}: the pipeline failed on this image ({type(exc).__name__}: {why[:300]})"
+                log.error("%s", msg)
+                result.failed.append((rel.as_posix(), msg))
+                lines.append(json.dumps({"source": rel.as_posix(), "class": label, "status": "failed", "error": msg}))
+                break
             dst = owned.claim(out_root / rel.parent / f"{rel.stem}_aug{k:03d}{rel.suffix}")
-            write_image(dst, np.ascontiguousarray(aug), meta=img.meta)
+            write_image(dst, aug, meta=img.meta)
             result.written += 1
-            applied = [{"transform": name, "params": _jsonable(params)} for name, params in res["applied_transforms"]]
             lines.append(json.dumps({"output": dst.relative_to(out_root).as_posix(), "source": rel.as_posix(),
                                      "class": label, "status": "augmented", "seed": s, "copy": k,
                                      "transforms": applied}))  # fmt: skip

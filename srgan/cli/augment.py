@@ -198,10 +198,12 @@ def cmd_augment(args: argparse.Namespace) -> int:
                             include_originals=args.include_originals, overwrite=args.overwrite,
                             progress=Bar("augment", "img", enabled=not args.no_progress),
                             pipeline_file=args.pipeline)  # fmt: skip
-        log.info("%d augmented image(s) written, %d original(s) copied, %d unreadable; manifest %s",
-                 rep.written, rep.originals, len(rep.unreadable), rep.manifest)  # fmt: skip
-        if rep.unreadable:
-            raise PartialFailure(f"{len(rep.unreadable)} source image(s) could not be read and were skipped")
+        log.info("%d augmented image(s) written, %d original(s) copied, %d unreadable, %d failed; manifest %s",
+                 rep.written, rep.originals, len(rep.unreadable), len(rep.failed), rep.manifest)  # fmt: skip
+        if rep.unreadable or rep.failed:
+            raise PartialFailure(f"{len(rep.unreadable) + len(rep.failed)} source image(s) were skipped "
+                                 f"({len(rep.unreadable)} unreadable, {len(rep.failed)} failed in the pipeline); "
+                                 "the others were written")  # fmt: skip
         return 0
     from srgan.augment.generate import generate
     from srgan.train.gan_trainer import GanConfig, train_gan
