@@ -122,6 +122,9 @@ def plan_jobs(
     elif src_path.exists():
         if out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
             return [Job(src_path, out)]
+        if out.suffix and not out.is_dir():  # "out.jfif" or a typo: a file meant, no format to write it in
+            raise ConfigError(f"{output}: {out.suffix} is not a format srgan writes ({', '.join(IMAGE_EXTENSIONS)}); "
+                              "to write into a folder of that name, make it first")  # fmt: skip
         return [Job(src_path, out / _dst_name(src_path, ext, suffix))]
     else:
         raise ConfigError(f"{input_spec}: no such file or folder")
