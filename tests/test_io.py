@@ -97,13 +97,17 @@ def test_exif_orientation_applied_like_pillow(tmp_path, chelsea, orientation):
         assert im.getexif().get(0x010F) == "srgan-test-camera"
 
 
-def test_palette_png_reads_as_rgba(tmp_path, astronaut):
+@pytest.mark.parametrize("ext", [".png", ".gif"])
+def test_palette_reads_as_rgb_or_rgba_as_its_transparency_says(tmp_path, astronaut, ext):
     pal = Image.fromarray(astronaut[:100, :100]).quantize(64)
-    pal.save(tmp_path / "pal.png")
-    got = load_image(tmp_path / "pal.png")
+    pal.save(tmp_path / f"pal{ext}")
+    got = load_image(tmp_path / f"pal{ext}")
     assert got.meta.source_mode == "P"
-    assert got.array.shape == (100, 100, 4)
-    np.testing.assert_array_equal(got.array, np.asarray(pal.convert("RGBA")))
+    np.testing.assert_array_equal(got.array, np.asarray(pal.convert("RGB")))  # no alpha channel to carry
+    pal.save(tmp_path / f"clear{ext}", transparency=int(np.asarray(pal)[0, 0]))
+    got = load_image(tmp_path / f"clear{ext}")
+    assert got.array.shape == (100, 100, 4) and got.array[0, 0, 3] == 0
+    np.testing.assert_array_equal(got.array, np.asarray(Image.open(tmp_path / f"clear{ext}").convert("RGBA")))
 
 
 def test_cmyk_jpeg_reads_as_rgb(tmp_path, coffee):

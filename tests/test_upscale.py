@@ -117,7 +117,7 @@ def test_image_kinds_are_kept(tmp_path, model_x2, astronaut, camera, logo, astro
     assert out["gray.png"].array.shape == (100, 80, 1)
     assert out["deep.png"].array.dtype == np.uint16 and out["deep.png"].meta.icc_profile == srgb_icc
     assert out["deep.tif"].array.dtype == np.uint16 and out["deep.tif"].array.shape == (80, 100, 3)
-    assert out["palette.png"].array.shape == (80, 80, 4)
+    assert out["palette.png"].array.shape == (80, 80, 3)  # a palette with no transparent entry
     assert out["photo.jpg"].meta.icc_profile == srgb_icc
 
 

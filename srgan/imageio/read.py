@@ -118,8 +118,8 @@ def _pillow_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
     mode = im.mode
     if mode == "1":
         im = im.convert("L")
-    elif mode in ("P", "PA"):
-        im = im.convert("RGBA")
+    elif mode in ("P", "PA"):  # RGBA only when the palette has a transparent entry
+        im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         im = im.convert("RGB")
     elif mode == "La":
