@@ -147,6 +147,27 @@ def test_a_pipeline_failing_on_one_image_skips_it_and_writes_the_rest(tmp_path, 
     assert [(r["source"], r["status"]) for r in rows] == [("a/big.png", "augmented"), ("a/small.png", "failed")]
 
 
+def test_gan_data_is_centre_cropped_not_squashed(tmp_path, chelsea, caplog):
+    import cv2
+
+    from srgan.data.labelled import load_images
+
+    wide = chelsea[:200, :400]  # 2:1
+    write_image(tmp_path / "src" / "a" / "wide.png", wide)
+    write_image(tmp_path / "src" / "a" / "square.png", chelsea[:200, :200])
+    with caplog.at_level("INFO"):
+        got = load_images(tmp_path / "src", 32)
+    want = cv2.resize(wide[:, 100:300], (32, 32), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(
+        got.images[got.names.index("a/wide")].permute(1, 2, 0).numpy(), want / 127.5 - 1, atol=1e-6
+    )
+    sq = cv2.resize(chelsea[:200, :200], (32, 32), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(
+        got.images[got.names.index("a/square")].permute(1, 2, 0).numpy(), sq / 127.5 - 1, atol=1e-6
+    )
+    assert "1 of 2 images are not square; centre-cropped" in caplog.text
+
+
 def test_diff_augment_is_differentiable_and_seeded():
     x = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)

@@ -79,13 +79,26 @@ class ImageSet:
     names: list[str] = field(default_factory=list)  # each image's path in its folder, without the suffix
 
 
+def centre_square(a: np.ndarray) -> np.ndarray:
+    """The largest centred square of an ``(H, W, C)`` image (itself when square)."""
+    h, w = a.shape[:2]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    return a[y : y + side, x : x + side]
+
+
 def load_images(src: str | Path, size: int) -> ImageSet:
-    """All images of a folder (flat or per class), resized to ``size``; gray if every image is gray."""
+    """All images of a folder (flat or per class) as ``size`` squares; gray if every image is gray.
+
+    An image that is not square is centre-cropped to its short side first (as StyleGAN's dataset
+    tool does), so objects keep their shape instead of being squashed.
+    """
     ds = scan_folder(src)
     arrays: list[np.ndarray] = []
     labels: list[int] = []
     names: list[str] = []
     unreadable: list[str] = []
+    cropped = 0
     index = {c: i for i, c in enumerate(ds.classes)}
     for f, c in zip(ds.files, ds.labels, strict=True):
         try:
@@ -97,6 +110,9 @@ def load_images(src: str | Path, size: int) -> ImageSet:
         a = to_8bit(a)
         if a.shape[2] in (2, 4):
             a = a[:, :, :-1]
+        if a.shape[0] != a.shape[1]:
+            a = centre_square(a)
+            cropped += 1
         interp = cv2.INTER_AREA if min(a.shape[:2]) > size else cv2.INTER_CUBIC
         r = cv2.resize(a, (size, size), interpolation=interp)
         arrays.append(r[:, :, None] if r.ndim == 2 else r)
@@ -104,6 +120,8 @@ def load_images(src: str | Path, size: int) -> ImageSet:
         names.append(ds.relative(f).with_suffix("").as_posix())
     if not arrays:
         raise DataError(f"{src}: no readable images")
+    if cropped:
+        log.info("%s: %d of %d images are not square; centre-cropped to their short side", src, cropped, len(arrays))
     gray = all(a.shape[2] == 1 for a in arrays)
     arrays = [a if gray or a.shape[2] == 3 else np.repeat(a, 3, axis=2) for a in arrays]
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
