@@ -51,7 +51,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_with(path: Path, writer: Callable[[io.BufferedWriter], None]) -> None:
+def atomic_write_with(path: Path, writer: Callable[[io.BufferedWriter], object]) -> None:
     """Like :func:`atomic_write_bytes`, with ``writer`` streaming into the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.srgan-{os.getpid()}-", suffix=".tmp", dir=path.parent)
