@@ -186,7 +186,8 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     x, y = real[0].to(dev), real[1].to(dev)
     if added is not None:
         added = (added[0].to(dev), added[1].to(dev))
-    model = ResNet20(channels=x.shape[1], num_classes=num_classes).to(dev)
+    layout = torch.channels_last if proto.channels_last else torch.contiguous_format
+    model = ResNet20(channels=x.shape[1], num_classes=num_classes).to(dev, memory_format=layout)
     if init is not None:
         model.load_state_dict(init)
     n_epochs = epochs or proto.epochs
@@ -210,7 +211,8 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
                 extra_t = added[1][jdx]
                 extra_t = extra_t if extra_t.ndim == 2 else F.one_hot(extra_t, num_classes).float()
                 xb, tb = torch.cat([xb, added[0][jdx]]), torch.cat([tb, extra_t])
-            loss = torch.sum(-tb * F.log_softmax(model(_augment(xb, proto.flip, gen)), 1), 1).mean()
+            xb = _augment(xb, proto.flip, gen).contiguous(memory_format=layout)
+            loss = torch.sum(-tb * F.log_softmax(model(xb), 1), 1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

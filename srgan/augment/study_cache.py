@@ -40,6 +40,8 @@ def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol) -> s
         del p["selection"]  # studies measured before the choice existed used this rule: their digests stay valid
     if p["split_seed"] is None:
         del p["split_seed"]  # per-run splits, as studies before the fixed split: their digests stay valid
+    if not p["channels_last"]:
+        del p["channels_last"]  # the layout studies before the option trained in: their digests stay valid
     h.update(json.dumps(p, sort_keys=True).encode())
     return h.hexdigest()
 
