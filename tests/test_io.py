@@ -162,6 +162,17 @@ def test_16bit_cmyk_tiff_reads_as_16bit_rgb_like_pillow_converts_8bit_cmyk(tmp_p
     np.testing.assert_array_equal(read_image(tmp_path / "ca.tif"), np.concatenate([want, alpha], 2))
 
 
+@pytest.mark.parametrize("depth", [1, 8, 16])
+def test_min_is_white_tiff_reads_inverted_at_every_depth(tmp_path, camera, depth):
+    import tifffile
+
+    gray = camera[:64, :96, 0]
+    stored = {1: gray > 127, 8: 255 - gray, 16: (255 - gray).astype(np.uint16) * 257}[depth]
+    tifffile.imwrite(tmp_path / "w.tif", stored, photometric="miniswhite")
+    want = {1: np.where(gray > 127, 0, 255).astype(np.uint8), 8: gray, 16: gray.astype(np.uint16) * 257}[depth]
+    np.testing.assert_array_equal(read_image(tmp_path / "w.tif")[:, :, 0], want)
+
+
 @pytest.mark.parametrize(("dtype", "name"), [(np.float32, "32-bit floating-point"), (np.uint32, "32-bit unsigned")])
 def test_tiff_samples_wider_than_16_bits_are_refused_by_name(tmp_path, astronaut, dtype, name):
     import tifffile

@@ -231,10 +231,11 @@ def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
             page = tif.pages.first
             photometric = int(page.photometric)
             _check_tiff_samples(path, page.dtype, int(page.bitspersample))
-            cmyk16 = photometric == 5 and page.dtype == np.uint16 and len(page.extrasamples) < 2
-            # Plain gray/RGB and 16-bit CMYK are decoded here; Pillow handles the rest (palette,
-            # 8-bit CMYK, YCbCr, CIELab), in 8 bits, which is all it holds for those.
-            if photometric not in (1, 2) and not cmyk16:
+            deep = page.dtype == np.uint16 and len(page.extrasamples) < 2
+            cmyk16, white16 = deep and photometric == 5, deep and photometric == 0
+            # Plain gray/RGB and 16-bit CMYK and min-is-white gray are decoded here; Pillow handles the
+            # rest (palette, 8-bit CMYK, YCbCr, CIELab, 1- and 8-bit min-is-white) in 8 bits.
+            if photometric not in (1, 2) and not (cmyk16 or white16):
                 return _decode_pillow(path, data, "TIFF", limit)
             check_size(path, int(page.imagewidth), int(page.imagelength), limit)
             if len(tif.pages) > 1:
@@ -256,6 +257,8 @@ def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
     a = as_hwc(a)
     if cmyk16:
         a = _cmyk_to_rgb16(a)
+    elif white16:  # 0 is white: invert the gray, keep any alpha
+        a = np.concatenate([65535 - a[:, :, :1], a[:, :, 1:]], axis=2)
     if a.shape[2] > 4:
         a = a[:, :, :4]
     a = _apply_orientation(a, orientation if orientation in range(1, 9) else 1)
