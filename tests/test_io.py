@@ -162,6 +162,27 @@ def test_16bit_cmyk_tiff_reads_as_16bit_rgb_like_pillow_converts_8bit_cmyk(tmp_p
     np.testing.assert_array_equal(read_image(tmp_path / "ca.tif"), np.concatenate([want, alpha], 2))
 
 
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("layout", ["gray", "rgb"])
+def test_png_colour_key_becomes_alpha(tmp_path, astronaut, depth, layout):
+    """A tRNS colour key (old web graphics, pixel art) marks one colour transparent: it must not be lost."""
+    a = astronaut[:60, :80] if layout == "rgb" else astronaut[:60, :80, :1]
+    a = a.astype(np.uint16) * 257 if depth == 16 else a.copy()
+    a[:10] = 0  # the keyed colour: a transparent band
+    write_image(tmp_path / "plain.png", a)
+    data = (tmp_path / "plain.png").read_bytes()
+    key = struct.pack(">HHH" if layout == "rgb" else ">H", *([0] * a.shape[2]))
+    trns = struct.pack(">I", len(key)) + b"tRNS" + key + struct.pack(">I", zlib.crc32(b"tRNS" + key))
+    (tmp_path / "keyed.png").write_bytes(data[:33] + trns + data[33:])  # right after IHDR
+    got = read_image(tmp_path / "keyed.png")
+    opaque = np.iinfo(a.dtype).max
+    want_alpha = np.where((a == 0).all(axis=2), 0, opaque)
+    assert got.dtype == a.dtype and got.shape[2] == a.shape[2] + 1
+    np.testing.assert_array_equal(got[:, :, :-1], a)
+    np.testing.assert_array_equal(got[:, :, -1], want_alpha)
+    assert (got[:10, :, -1] == 0).all() and (got[10:, :, -1] == opaque).mean() > 0.99
+
+
 @pytest.mark.parametrize("depth", [1, 8, 16])
 def test_min_is_white_tiff_reads_inverted_at_every_depth(tmp_path, camera, depth):
     import tifffile

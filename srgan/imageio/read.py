@@ -138,6 +138,21 @@ def _pillow_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
     return as_hwc(np.asarray(im).copy()), 8
 
 
+def _with_key_alpha(a: np.ndarray, key: object) -> np.ndarray:
+    """Gray or RGB pixels plus the alpha a PNG colour key (tRNS) means: 0 where a pixel equals the key.
+
+    Pillow reports the key in the file's own sample values (16-bit ones for a 16-bit PNG). A key no
+    pixel can equal makes every pixel opaque, so no alpha channel is added for it.
+    """
+    k = np.asarray(key if isinstance(key, tuple) else (key,))
+    if a.shape[2] not in (1, 3) or k.size != a.shape[2] or k.dtype.kind not in "iu":
+        return a
+    if (k < 0).any() or (k > np.iinfo(a.dtype).max).any():
+        return a
+    alpha = np.where((a == k.astype(a.dtype)).all(axis=2), 0, np.iinfo(a.dtype).max).astype(a.dtype)
+    return np.concatenate([a, alpha[:, :, None]], axis=2)
+
+
 def _decode_pillow(path: Path, data: bytes, fmt: str, limit: int) -> LoadedImage:
     try:
         im = _pil_open(io.BytesIO(data), fmt)
@@ -162,6 +177,8 @@ def _decode_pillow(path: Path, data: bytes, fmt: str, limit: int) -> LoadedImage
         # The profile describes CMYK values, not the RGB pixels we return.
         icc = None
     array, depth = _pillow_to_array(im)
+    if fmt == "PNG" and "transparency" in im.info and source_mode != "P":
+        array = _with_key_alpha(array, im.info["transparency"])
     array = _apply_orientation(array, orientation)
     meta = ImageMeta(format=fmt, bit_depth=depth, source_mode=source_mode, icc_profile=icc, exif=exif)
     return LoadedImage(array, meta)
@@ -171,10 +188,12 @@ def _decode_png16(path: Path, data: bytes, color_type: int, limit: int) -> Loade
     """16-bit PNG: Pillow cannot hold 16-bit colour, so OpenCV decodes the samples."""
     icc: bytes | None = None
     exif: bytes | None = None
+    key = None
     orientation = 1
     try:
         with _pil_open(io.BytesIO(data), "PNG") as im:
             icc = im.info.get("icc_profile") or None
+            key = im.info.get("transparency")
             exif, orientation = _exif_from_pillow(im)
     except Exception:  # metadata is best effort; the pixels decide readability
         log.debug("%s: no metadata from the PNG chunks", path)
@@ -189,6 +208,8 @@ def _decode_png16(path: Path, data: bytes, color_type: int, limit: int) -> Loade
         a = a[:, :, ::-1]
     elif a.shape[2] == 4:
         a = a[:, :, [2, 1, 0, 3]]
+    if key is not None:
+        a = _with_key_alpha(np.ascontiguousarray(a), key)
     a = _apply_orientation(np.ascontiguousarray(a), orientation)
     names = {0: "I;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
     meta = ImageMeta("PNG", 16, names.get(color_type, "16-bit"), icc, exif)
