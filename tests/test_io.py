@@ -183,6 +183,21 @@ def test_png_colour_key_becomes_alpha(tmp_path, astronaut, depth, layout):
     assert (got[:10, :, -1] == 0).all() and (got[10:, :, -1] == opaque).mean() > 0.99
 
 
+def test_heic_and_avif_are_named_not_called_non_images(tmp_path, astronaut, caplog):
+    from srgan.imageio import list_images
+
+    # the first bytes of an iPhone photo and of an AVIF: an ISO base media ``ftyp`` box and its brand
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    (tmp_path / "pic.avif").write_bytes(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + bytes(64))
+    for name, kind in (("IMG_0001.HEIC", "HEIC"), ("pic.avif", "AVIF")):
+        with pytest.raises(UnsupportedImageError, match=f"{kind} images are not supported; convert"):
+            read_image(tmp_path / name)
+    write_image(tmp_path / "ok.png", astronaut[:8, :8])
+    with caplog.at_level("WARNING"):
+        assert list_images(tmp_path) == [tmp_path / "ok.png"]
+    assert "2 HEIC/HEIF/AVIF file(s) left out" in caplog.text
+
+
 @pytest.mark.parametrize("depth", [1, 8, 16])
 def test_min_is_white_tiff_reads_inverted_at_every_depth(tmp_path, camera, depth):
     import tifffile

@@ -120,6 +120,18 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+#: ISO base media file brands of still-image containers srgan cannot decode (``ftyp`` at byte 4)
+_HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
+                b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}  # fmt: skip
+
+
+def unsupported_container(head: bytes) -> str | None:
+    """The name of a known image format srgan does not read (HEIC from phones, AVIF), from a file's first bytes."""
+    if head[4:8] == b"ftyp":
+        return _HEIF_BRANDS.get(head[8:12])
+    return None
+
+
 def check_size(path: Path, width: int, height: int, limit: int) -> None:
     if width <= 0 or height <= 0:
         raise CorruptImageError(f"{path}: header gives an impossible size {width}x{height}")

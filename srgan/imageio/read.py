@@ -44,6 +44,7 @@ from srgan.imageio.formats import (
     check_size,
     max_input_pixels,
     sniff_format,
+    unsupported_container,
 )
 from srgan.imageio.png import check_png_chunks
 
@@ -304,6 +305,8 @@ def _read_and_sniff(p: Path, size: int | None) -> tuple[bytes, str]:
     if not data:
         raise NotAnImageError(f"{p}: empty file (0 bytes)")
     fmt = sniff_format(data[:16])
+    if fmt is None and (other := unsupported_container(data[:16])):
+        raise UnsupportedImageError(f"{p}: {other} images are not supported; convert it to PNG, JPEG or TIFF first")
     if fmt is None:
         raise NotAnImageError(f"{p}: not an image (unrecognised content, whatever the file name says)")
     return data, fmt
@@ -382,4 +385,10 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> l
     """Image files (by extension) in a folder, sorted by path; hidden files are skipped."""
     root = Path(folder)
     it: Iterator[Path] = root.rglob("*") if recursive else root.iterdir()
-    return sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."))
+    files = [f for f in it if f.is_file() and not f.name.startswith(".")]
+    unread = sum(f.suffix.lower() in (".heic", ".heif", ".avif") for f in files)
+    if unread:
+        log.warning(
+            "%s: %d HEIC/HEIF/AVIF file(s) left out: srgan does not read them (convert them first)", root, unread
+        )
+    return sorted(f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS)
