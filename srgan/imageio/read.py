@@ -242,9 +242,13 @@ def _check_tiff_samples(path: Path, dtype: np.dtype | None, bits: int) -> None:
 def _cmyk_to_rgb16(a: np.ndarray) -> np.ndarray:
     """16-bit CMYK (plus alpha) to RGB(A) with the formula Pillow uses for 8-bit CMYK:
     ``R = (1 - C)(1 - K)``, no colour management."""
-    inv = 65535 - a[:, :, :4].astype(np.uint64)
-    rgb = ((inv[:, :, :3] * inv[:, :, 3:4] + 32767) // 65535).astype(np.uint16)
-    return np.concatenate([rgb, a[:, :, 4:5]], axis=2) if a.shape[2] > 4 else rgb
+    white_k = 65535 - a[:, :, 3].astype(np.uint32)  # 65535 * 65535 + 32767 still fits 32 bits
+    out = np.empty((*a.shape[:2], 4 if a.shape[2] > 4 else 3), np.uint16)
+    for c in range(3):  # one channel at a time in 32 bits: a 300-megapixel input stays a few GB
+        out[:, :, c] = ((65535 - a[:, :, c].astype(np.uint32)) * white_k + 32767) // 65535
+    if a.shape[2] > 4:
+        out[:, :, 3] = a[:, :, 4]
+    return out
 
 
 def _decode_tiff(path: Path, data: bytes, limit: int) -> LoadedImage:
