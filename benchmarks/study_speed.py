@@ -56,7 +56,7 @@ def main() -> None:
         "# The study's classifier: training speed by memory layout",
         "",
         f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}, {torch.get_num_threads()} threads, device {args.device}  ",
+        f"Machine: {machine_markdown(m)}; device {args.device}  ",
         f"ResNet-20, {n} CIFAR10-small images, batch 128, {args.epochs} epochs, seed 0; {args.repeats} runs each",
         "",
         "| layout | seconds per epoch (median) | each run | validation accuracy (500 images) |",
