@@ -123,6 +123,8 @@ def sniff_format(head: bytes) -> str | None:
 #: ISO base media file brands of still-image containers srgan cannot decode (``ftyp`` at byte 4)
 _HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
                 b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}  # fmt: skip
+#: the file extensions of those containers, for folder listings that go by name
+UNSUPPORTED_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
 
 
 def unsupported_container(head: bytes) -> str | None:

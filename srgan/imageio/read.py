@@ -36,6 +36,7 @@ from srgan.imageio.formats import (
     ICC_TIFF_TAG,
     IMAGE_EXTENSIONS,
     ORIENTATION_TAG,
+    UNSUPPORTED_SUFFIXES,
     ImageInfo,
     ImageMeta,
     LoadedImage,
@@ -390,7 +391,7 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> l
     root = Path(folder)
     it: Iterator[Path] = root.rglob("*") if recursive else root.iterdir()
     files = [f for f in it if f.is_file() and not f.name.startswith(".")]
-    unread = sum(f.suffix.lower() in (".heic", ".heif", ".avif") for f in files)
+    unread = sum(f.suffix.lower() in UNSUPPORTED_SUFFIXES for f in files)
     if unread:
         log.warning(
             "%s: %d HEIC/HEIF/AVIF file(s) left out: srgan does not read them (convert them first)", root, unread
