@@ -21,9 +21,10 @@ With ``--protocol study`` (also with ``--prepare``), every run validates on one 
 training subset (``Protocol.split_seed``) and the GAN is trained without those images (work folders
 ``gan-heldout``, ``synth-heldout``), so nothing chosen on validation was seen by the generator.
 ``--per-seed-split`` runs the first study's protocol instead (each seed its own split, the GAN in
-``gan`` trained on all the subset, as for the quick protocol), which is what the interim results
-in augment_cifar_study.md were measured with. ``--lecam W`` trains a LeCam-regularised GAN instead
-(work folders and result files tagged ``-lecamW``), the ablation issue 20 asks for.
+``gan`` trained on all the subset, as for the quick protocol), which is what the interim results in
+augment_cifar_study_per-seed-split.md were measured with (its result files are tagged so).
+``--lecam W`` trains a LeCam-regularised GAN instead (work folders and result files tagged
+``-lecamW``), the ablation issue 20 asks for.
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ def variant() -> str:
     """Suffix of the GAN's and its samples' work folders: "" (GAN on every image) or "-heldout", then
     "-lecamW" for a LeCam-regularised GAN."""
     return ("-heldout" if HELD_OUT["on"] else "") + lecam_tag()
+
+
+def result_tag(name: str, truncation: float | None, study: bool) -> str:
+    """augment_<tag>.md|json in benchmarks/results: the study with the first protocol (--per-seed-split) is
+    tagged apart, so the held-out study never overwrites its interim results."""
+    split = "_per-seed-split" if study and not HELD_OUT["on"] else ""
+    return f"{name}{lecam_tag()}{suffix(truncation)}{'_study' if study else ''}{split}"
 
 
 def work_dir(name: str) -> Path:
@@ -302,7 +310,7 @@ def main() -> None:
         steps = args.steps_mnist if name == "mnist" else args.steps_cifar
         proto = None if study is None else protocol_for(name, study)
         res = run(name, steps, args.report_steps, args.truncation, proto, opts, args.reuse_prepared)
-        tag = f"{name}{lecam_tag()}{suffix(args.truncation)}{'_study' if study else ''}"
+        tag = result_tag(name, args.truncation, study is not None)
         res.update(command=command_line(), machine=m)
         record = json.dumps(res, indent=2).replace(f"{REPO}/", "")  # paths relative to the repository
         atomic_write_bytes(RESULTS / f"augment_{tag}.json", record.encode())
@@ -315,7 +323,7 @@ def main() -> None:
             shutil.copy2(grid, RESULTS / f"augment_{tag}_{grid.name}")
         # the EMA generator's last training grid: one row per class, eight samples each
         if (last := work_dir(name) / f"gan{variant()}" / "samples" / f"step{steps:06d}.png").is_file():
-            shutil.copy2(last, RESULTS / f"augment_{name}{lecam_tag()}_grid.png")
+            shutil.copy2(last, RESULTS / f"augment_{name}{variant()}_grid.png")
         print(report, flush=True)
 
 

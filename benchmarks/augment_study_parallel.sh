@@ -19,7 +19,8 @@ epochs=${2:?usage: augment_study_parallel.sh DEVICE EPOCHS DATASET...}
 shift 2
 cd "$(dirname "$0")/.." || exit 1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-common=(--protocol study --epochs "$epochs" --device "$device" --shares 0.2 ${STUDY_ARGS:-})  # e.g. --per-seed-split
+# STUDY_ARGS: e.g. --per-seed-split, or --channels-last to reuse runs a CPU made with it (the cache keys the layout)
+common=(--protocol study --epochs "$epochs" --device "$device" --shares 0.2 ${STUDY_ARGS:-})
 logs=runs/augment_bench/logs
 mkdir -p "$logs"
 limit=()
@@ -32,13 +33,16 @@ shard() {  # DATASET SEED NAME ARMS...
 }
 pids=()
 for ds in "$@"; do
-    cache=benchmarks/results/augment_study_cache/$ds
     for seed in 0 1 2; do
+        rm -f "$logs/$ds-seed$seed-teacher.log"
         shard "$ds" "$seed" teacher soft filtered-0.9 combo &
         first=$!
         pids+=("$first")
         (
-            while ! compgen -G "$cache/*-seed$seed-real.json" >/dev/null && kill -0 "$first" 2>/dev/null; do sleep 5; done
+            # the teacher shard logs its real-only run, trained or read from the cache (whose other files may be
+            # other protocols' runs); the teacher arms need it
+            while ! grep -q "study seed $seed real:" "$logs/$ds-seed$seed-teacher.log" 2>/dev/null &&
+                kill -0 "$first" 2>/dev/null; do sleep 5; done
             shard "$ds" "$seed" more filtered-0.5 soft@0.2 filtered-0.9@0.2
         ) &
         pids+=($!)
