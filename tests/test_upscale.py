@@ -160,6 +160,22 @@ def test_batch_with_a_corrupt_file_writes_the_rest(tmp_path, model_x2, astronaut
     assert digests == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in digests}  # sources untouched
 
 
+def test_output_folder_inside_the_input_is_not_read_back(tmp_path, model_x2, astronaut, capsys):
+    """`upscale in/ in/out/ --recursive` twice: the second run reads in/ only, not the first run's outputs."""
+    src = tmp_path / "in"
+    write_image(src / "a.png", astronaut[:24, :24])
+    write_image(src / "sub" / "b.png", astronaut[24:48, :24])
+    for _ in range(2):
+        assert _cli_upscale(str(src), str(src / "out"), "--model", str(model_x2), "--recursive") == 0
+    assert "2 file(s) already in the output folder" in capsys.readouterr().err
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("*.png")) == [
+        "a.png", "out/a.png", "out/sub/b.png", "sub/b.png"]  # fmt: skip
+    # IN == OUT with a suffix, and OUT above IN, still read everything in IN
+    assert _cli_upscale(str(src / "sub"), str(src / "sub"), "--model", str(model_x2), "--suffix", "_x2") == 0
+    assert _cli_upscale(str(src / "sub"), str(src), "--model", str(model_x2), "--suffix", "_y") == 0
+    assert (src / "sub" / "b_x2.png").is_file() and (src / "b_y.png").is_file()
+
+
 def test_skip_existing_and_refuse_overwriting_source(tmp_path, model_x2, astronaut, capsys):
     write_image(tmp_path / "a.png", astronaut[:32, :32])
     (tmp_path / "out").mkdir()

@@ -130,6 +130,13 @@ def plan_jobs(
         raise ConfigError(f"{input_spec}: no such file or folder")
     if out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
         raise ConfigError(f"{output}: several inputs need an output folder, not a file name")
+    # OUT a sub-folder of IN, searched recursively: the files already there are a previous run's outputs
+    out_below_in = is_within(out, base) and not is_within(base, out)
+    if out_below_in and (inside := [f for f in files if is_within(f, out)]):
+        log.info("%d file(s) already in the output folder %s are outputs, not inputs: left out", len(inside), out)
+        files = [f for f in files if f not in inside]
+        if not files:
+            raise ConfigError(f"{input_spec}: no images outside the output folder {out}")
     jobs = [Job(f, out / f.relative_to(base).parent / _dst_name(f, ext, suffix)) for f in files]
     for job in jobs:
         if not is_within(job.dst, out):  # e.g. a file name made of dots; checked again on the real paths
