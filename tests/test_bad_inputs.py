@@ -214,6 +214,12 @@ def onto_itself(root: Path, model: Path) -> list[str]:
     return _up(model, str(root / "a.png"), str(root / "a.png"))
 
 
+def rerun_into_subfolder(root: Path, model: Path) -> list[str]:
+    """A second `upscale d d/out --recursive`: d/out holds the first run's output, which is no input."""
+    _put(root, {"d/a.png": _png(GOOD), "d/out/a.png": _png(CAT)})
+    return _up(model, str(root / "d"), str(root / "d" / "out"), "--recursive")
+
+
 def symlink_loop(root: Path, model: Path) -> list[str]:
     os.symlink(root / "loop.png", root / "loop.png")
     return _up(model, str(root / "loop.png"), str(root / "out.png"))
@@ -359,6 +365,8 @@ CASES = [
     Case("inplace-overwrites-other-source", inplace_collision, 2, 3, absent=("d/*.srgan*",), says="the source"),
     Case("two-inputs-one-output", output_collision, 2, 1, absent=("out",), says="also the output of"),
     Case("output-is-input", onto_itself, 2, 1, says="its own source"),
+    Case("rerun-into-subfolder", rerun_into_subfolder, 0, 0, ("d/out/a.png",), changed=("d/out/a.png",),
+         says="are outputs, not inputs"),
     # --- destinations that fail while writing
     Case("full-disk", good_with(), 1, 1, absent=("out/good.png",), fault="ENOSPC", says="No space left"),
     Case("disk-too-small-for-the-plan", good_with(), 2, 1, absent=("out/*",), fault="FREE1K", says="are free"),
