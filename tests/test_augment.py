@@ -373,14 +373,16 @@ def test_report_with_the_study_protocol(labelled, tmp_path, shared_weights):
     assert main(["augment", "report", str(labelled), str(tmp_path / "syn"), "--test", str(labelled),
                  "--classical", str(tmp_path / "syn"), "--protocol", "study", "--epochs", "2", "--seeds", "2",
                  "--thresholds", "0.3", "--steps", "50", "--backbone-weights", str(shared_weights), "--output",
-                 str(tmp_path / "rep"), "--no-progress"]) == 0  # fmt: skip
+                 str(tmp_path / "rep"), "--no-progress", "--channels-last"]) == 0  # fmt: skip
     res = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert res["study"]["protocol"]["channels_last"] is True
     arms = res["study"]["arms"]
     assert "real" in arms and "real + synthetic, filtered at 0.3" in arms and "real + classical" in arms
     assert all(len(a["runs"]) == 2 for a in arms.values())
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Downstream study: ResNet-20, 2 seeds" in text and "Verdict: " in text and "Sanity: " in text
     assert "ties to the lower loss" in text  # the report says how the epoch was chosen
+    assert "epochs of the real images, in channels-last layout" in text
 
 
 def test_generate_keeps_confident_samples_with_soft_labels(labelled, tmp_path, caplog):

@@ -388,10 +388,12 @@ _TIES = {"accuracy": "best accuracy, the first such epoch", "accuracy+loss": "be
 
 def _study_lines(result: dict[str, Any]) -> list[str]:
     st, p = result["study"], result["study"]["protocol"]
-    budget = f", at most {p['budget'] / 60:.0f} min a run" if p.get("budget") else ""
+    extras = (f", at most {p['budget'] / 60:.0f} min a run" if p.get("budget") else "") + (
+        ", in channels-last layout" if p.get("channels_last") else ""
+    )
     lines = [
         "", f"## Downstream study: ResNet-20, {st['seeds']} seeds, test set {result['n_test']} real images", "",
-        f"SGD (Nesterov, lr {p['lr']}, cosine) for {p['epochs']} epochs of the real images{budget}; padded random "
+        f"SGD (Nesterov, lr {p['lr']}, cosine) for {p['epochs']} epochs of the real images{extras}; padded random "
         f"crops{', flips' if p['flip'] else ''}; the epoch is chosen on a {100 * p['val_fraction']:.0f} % validation "
         f"split of the real training images ({_TIES.get(p.get('selection', 'accuracy'), p.get('selection'))}), "
         "the test folder scores the chosen weights only. Seed k of every arm "
