@@ -132,7 +132,7 @@ def plan_jobs(
         raise ConfigError(f"{output}: several inputs need an output folder, not a file name")
     # OUT a sub-folder of IN, searched recursively: the files already there are a previous run's outputs
     out_below_in = is_within(out, base) and not is_within(base, out)
-    if out_below_in and (inside := [f for f in files if is_within(f, out)]):
+    if out_below_in and (inside := {f for f in files if is_within(f, out)}):
         log.info("%d file(s) already in the output folder %s are outputs, not inputs: left out", len(inside), out)
         files = [f for f in files if f not in inside]
         if not files:
