@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import albumentations as A
@@ -366,6 +367,11 @@ def test_report_on_real_images(labelled, tmp_path, shared_weights):
     assert set(res["downstream"]) == {"real", "real + GAN"}
     assert (tmp_path / "rep" / "report.md").read_text().startswith("# Synthetic data report")
     assert (tmp_path / "rep" / "samples_cat.png").is_file()
+    # copying check: the test folder here is the real set itself, so each test image is its own near-copy
+    cp = res["copying"]
+    assert cp["test_near_copy_share"] == 1.0 and cp["n_test"] == 36 and len(cp["closest"]) == 8
+    assert read_image(tmp_path / "rep" / "nearest_pairs.png").shape[:2] == (2 * 32 + 3 * 2, 8 * 32 + 9 * 2)
+    assert "- Copying check (pixels): " in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_report_with_the_study_protocol(labelled, tmp_path, shared_weights):
@@ -407,6 +413,30 @@ def test_generate_keeps_confident_samples_with_soft_labels(labelled, tmp_path, c
     with caplog.at_level("WARNING"):
         strict = generate(ckpt, tmp_path / "none", per_class=2, teacher=teacher, threshold=1.0, max_tries=2)
     assert sum(strict.values()) == 0 and "only 0 of 2 samples" in caplog.text
+
+
+def test_generate_drops_near_copies_and_records_each_ratio(labelled, tmp_path, caplog, capsys):
+    from srgan.augment.novelty import NearCopyFilter, nearest, pixels
+    from srgan.data.labelled import load_images
+
+    cfg = GanConfig(size=32, steps=4, batch_size=8, g_base=16, d_base=16, checkpoint_every=4, sample_every=100)
+    ckpt = train_gan(labelled, tmp_path / "work", cfg)
+    near = NearCopyFilter.fit(load_images(labelled, 32).images)
+    with caplog.at_level("WARNING"):  # every sample "a near-copy": none written, and the warning says why
+        none = generate(ckpt, tmp_path / "none", per_class=2, near=replace(near, ratio=1.0), max_tries=2)
+    assert sum(none.values()) == 0 and "only 0 of 2 samples were no near-copy" in caplog.text
+    # the command line: a 4-step GAN draws no copies, so all are written, each with its ratio
+    out = tmp_path / "cli"
+    gen = ["augment", "generate", str(ckpt), str(out), "--per-class", "2", "--drop-near-copies", "--no-progress"]
+    assert main(gen) != 0 and "--drop-near-copies needs the real images" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*gen, "--real", str(labelled)]) == 0
+    rows = [json.loads(ln) for ln in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 6
+    for row in rows:
+        x = torch.from_numpy(read_image(out / row["output"])).permute(2, 0, 1)[None] / 127.5 - 1
+        d = nearest(pixels(x), near.real)[0][0]  # the PNG rounds each value by <= 1/255: close, not equal
+        assert near.ratio <= row["nearest_real_ratio"] == pytest.approx(d[0] / d[1], abs=0.01)
 
 
 def test_gan_engine_holds_out_the_study_validation_split(labelled, tmp_path, capsys):

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from srgan.archs.cgan import CondGenerator
+from srgan.augment.novelty import NearCopyFilter
 from srgan.errors import ConfigError, ModelError
 from srgan.fsutil import OutputFolder, atomic_write_bytes
 from srgan.imageio import write_image
@@ -71,14 +72,16 @@ def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch
 
 def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: int = 0, upscale: str | None = None,
              batch: int = 100, truncation: float | None = None, teacher: torch.nn.Module | None = None,
-             threshold: float = 0.0, max_tries: int = 10,
+             threshold: float = 0.0, near: NearCopyFilter | None = None, max_tries: int = 10,
              progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
     """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset), and a manifest.
 
     With ``teacher`` (a classifier trained on the real images, taking ``(N, C, S, S)`` in [-1, 1]),
     only samples it assigns to their class with probability >= ``threshold`` are kept (up to
     ``max_tries * per_class`` candidates a class), and ``manifest.jsonl`` records each kept image's
-    soft label (the teacher's probabilities) for training with soft targets.
+    soft label (the teacher's probabilities) for training with soft targets. With ``near``, samples
+    it finds to be near-copies of a real image are dropped too, and the manifest records each kept
+    image's distance to its nearest real image over that to the second nearest.
     """
     if per_class < 1:
         raise ConfigError("--per-class must be at least 1")
@@ -101,14 +104,18 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
         for ci, name in enumerate(classes):
             folder = out_root / name if name else out_root
             kept, start = 0, 0
-            while kept < per_class and start < per_class * (max_tries if teacher is not None else 1):
-                k = min(batch, per_class - kept) if teacher is None else batch
+            filtered = teacher is not None or near is not None
+            while kept < per_class and start < per_class * (max_tries if filtered else 1):
+                k = batch if filtered else min(batch, per_class - kept)
                 gen = step_generator(seed, 2 * 10**9 + ci * 10**6 + start)
                 z = truncated_noise(k, g.z_dim, truncation, gen)
                 x = g(z, torch.full((k,), ci, dtype=torch.long))
                 probs = F.softmax(teacher.eval()(x.clamp(-1, 1)), 1) if teacher is not None else None
+                ratio = near.ratios(x.clamp(-1, 1)) if near is not None else None
                 for j, img in enumerate(_to_uint8(x)):
                     if kept == per_class or (probs is not None and float(probs[j, ci]) < threshold):
+                        continue
+                    if near is not None and ratio is not None and ratio[j] < near.ratio:
                         continue
                     a = upscaler.upscale(img) if upscaler is not None else img
                     dst = owned.claim(folder / f"gan_{kept:05d}.png")
@@ -117,13 +124,17 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
                                            "sample": start + j, "seed": seed}  # fmt: skip
                     if probs is not None:
                         row["soft_label"] = [round(float(p), 5) for p in probs[j]]
+                    if ratio is not None:
+                        row["nearest_real_ratio"] = round(float(ratio[j]), 5)
                     rows.append(json.dumps(row))
                     kept += 1
                     tick(sum(counts.values()) + kept, len(classes) * per_class)
                 start += k
             if kept < per_class:
-                log.warning("class %s: only %d of %d samples reached confidence %.2f in %d tries", name or "(all)",
-                            kept, per_class, threshold, start)  # fmt: skip
+                why = " and ".join(([f"reached confidence {threshold:.2f}"] if teacher is not None else [])
+                                   + (["were no near-copy"] if near is not None else []))  # fmt: skip
+                log.warning("class %s: only %d of %d samples %s in %d tries", name or "(all)", kept, per_class, why,
+                            start)  # fmt: skip
             counts[name] = kept
     atomic_write_bytes(owned.claim(out_root / "manifest.jsonl"), ("\n".join(rows) + "\n").encode())
     tick(len(classes) * per_class, len(classes) * per_class)

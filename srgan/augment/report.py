@@ -26,8 +26,10 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
+from srgan.augment.novelty import copy_check, copy_lines, pixels
 from srgan.augment.study import Protocol, default_arms, run_study, validation_names
 from srgan.augment.study_cache import StudyCache, fingerprint
+from srgan.augment.study_summary import study_lines
 from srgan.data.labelled import ImageSet, load_images
 from srgan.errors import DataError
 from srgan.fsutil import atomic_write_bytes
@@ -39,6 +41,7 @@ __all__ = [
     "SmallCNN",
     "StudyOptions",
     "fid",
+    "grid",
     "kid",
     "make_report",
     "squeezenet_features",
@@ -283,6 +286,12 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
     result["fid_squeezenet"] = fid(fr, fs)
     kmean, kstd = kid(fr, fs)
     result["kid_squeezenet"] = {"mean": kmean, "std": kstd}
+    result["copying"] = copy_check(pixels(real.images), pixels(synth.images))
+    if test is not None:  # fresh real images: the share of near-copies a GAN that does not copy would show
+        result["copying"]["test_near_copy_share"] = copy_check(pixels(real.images), pixels(test.images))[
+            "near_copy_share"
+        ]
+        result["copying"]["n_test"] = int(test.images.shape[0])
     # Downstream value: the study protocol (augment.study), or the quick fixed-step one.
     if test is not None and study is not None:
         opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device, study_cache)
@@ -320,21 +329,28 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
             f"{best} beats real only by {100 * gain:.2f} points" if best != "real" and gain > spread
             else "no measurable gain over training on the real images alone"
         )  # fmt: skip
-    _write_report(result, synth, out_dir)
+    _write_report(result, synth, real, out_dir)
     return result
 
 
-def _write_report(result: dict[str, Any], synth: ImageSet, out_dir: Path) -> None:
+def grid(xs: torch.Tensor, nrow: int) -> np.ndarray:
+    """Images in [-1, 1] as one uint8 grid (HWC), white between them."""
+    from torchvision.utils import make_grid
+
+    g = make_grid(xs, nrow=nrow, padding=2, pad_value=1.0, normalize=True, value_range=(-1, 1))
+    return (g * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()[:, :, : xs.shape[1]]
+
+
+def _write_report(result: dict[str, Any], synth: ImageSet, real: ImageSet, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, c in enumerate(result["classes"]):
         xs = synth.images[synth.labels == i][:32]
-        if xs.shape[0] == 0:
-            continue
-        from torchvision.utils import make_grid
-
-        grid = make_grid(xs, nrow=8, padding=2, pad_value=1.0, normalize=True, value_range=(-1, 1))
-        arr = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()[:, :, : xs.shape[1]]
-        write_image(out_dir / f"samples_{c or 'all'}.png", arr)
+        if xs.shape[0] > 0:
+            write_image(out_dir / f"samples_{c or 'all'}.png", grid(xs, 8))
+    if pairs := result.get("copying", {}).get("closest"):  # each synthetic sample above its nearest real image
+        s_idx, r_idx = [p[0] for p in pairs], [p[1] for p in pairs]
+        write_image(out_dir / "nearest_pairs.png", grid(torch.cat([synth.images[s_idx], real.images[r_idx]]),
+                                                         len(pairs)))  # fmt: skip
     atomic_write_bytes(out_dir / "report.json", json.dumps(result, indent=2).encode())
     lines = [
         "# Synthetic data report",
@@ -351,6 +367,7 @@ def _write_report(result: dict[str, Any], synth: ImageSet, out_dir: Path) -> Non
         ),
         f"- FID (SqueezeNet 1.1 features): {result['fid_squeezenet']:.3f}; KID: {result['kid_squeezenet']['mean']:.4f}"
         f" ± {result['kid_squeezenet']['std']:.4f}. Not comparable with Inception-v3 FID/KID in the literature.",
+        *copy_lines(result.get("copying")),
         "",
         "| class | GAN-test accuracy |",
         "|---|---:|",
@@ -377,42 +394,5 @@ def _write_report(result: dict[str, Any], synth: ImageSet, out_dir: Path) -> Non
             f"Verdict: {result['verdict']}.",
         ]
     if "study" in result:
-        lines += _study_lines(result)
+        lines += study_lines(result)
     atomic_write_bytes(out_dir / "report.md", ("\n".join(lines) + "\n").encode())
-
-
-#: how each ``Protocol.selection`` breaks ties in validation accuracy, as the report says it
-_TIES = {"accuracy": "best accuracy, the first such epoch", "accuracy+loss": "best accuracy, ties to the lower loss",
-         "accuracy+last": "best accuracy, ties to the later epoch"}  # fmt: skip
-
-
-def _study_lines(result: dict[str, Any]) -> list[str]:
-    st, p = result["study"], result["study"]["protocol"]
-    extras = (f", at most {p['budget'] / 60:.0f} min a run" if p.get("budget") else "") + (
-        ", in channels-last layout" if p.get("channels_last") else ""
-    )
-    lines = [
-        "", f"## Downstream study: ResNet-20, {st['seeds']} seeds, test set {result['n_test']} real images", "",
-        f"SGD (Nesterov, lr {p['lr']}, cosine) for {p['epochs']} epochs of the real images{extras}; padded random "
-        f"crops{', flips' if p['flip'] else ''}; the epoch is chosen on a {100 * p['val_fraction']:.0f} % validation "
-        f"split of the real training images ({_TIES.get(p.get('selection', 'accuracy'), p.get('selection'))}), "
-        "the test folder scores the chosen weights only. Seed k of every arm "
-        "shares its split, initialisation and batch order, so differences to real-only are paired.", "",
-        *([f"Validation split: {result['gan_hold_out']}.", ""] if "gan_hold_out" in result else []),
-        "| training data | key | added images | validation | test accuracy | vs real only (95 % CI) | epochs chosen "
-        "| training time, all seeds |",
-        "|---|---|---:|---:|---:|---:|---|---:|",
-    ]  # fmt: skip
-    for name, a in st["arms"].items():
-        c = a["vs_real"]
-        ci = f"{100 * c['mean']:+.2f} ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})" if name != "real" else ""
-        where = ", ".join(a.get("devices", ["cpu"]))
-        lines.append(f"| {name} | {a.get('key', '')} | {a['n_added']} | {100 * a['val_mean']:.2f} % | "
-                     f"{100 * a['test_mean']:.2f} ± {100 * a['test_std']:.2f} % | {ci} | {a['epochs_chosen']} | "
-                     f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
-    if "sanity" in st:
-        lines += ["", f"Sanity: {st['sanity']}."]
-    if "steps_control" in st:
-        lines += ["", f"Steps: {st['steps_control']}."]
-    lines += ["", f"Verdict: {st.get('verdict', 'no synthetic recipe was run')}."]
-    return lines

@@ -1,4 +1,4 @@
-"""The downstream study's table: paired differences to real-only, the sanity line and the verdict."""
+"""The downstream study's table: paired differences to real-only, the sanity line, the verdict and its Markdown."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from srgan.augment.study import Arm, ArmResult, Protocol
 
-__all__ = ["compare", "summarize"]
+__all__ = ["compare", "study_lines", "summarize"]
 
 
 def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -100,3 +100,41 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
         why = "was not run" if out["sanity"].startswith("not checked") else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
     return out
+
+
+#: how each ``Protocol.selection`` breaks ties in validation accuracy, as the report says it
+_TIES = {"accuracy": "best accuracy, the first such epoch", "accuracy+loss": "best accuracy, ties to the lower loss",
+         "accuracy+last": "best accuracy, ties to the later epoch"}  # fmt: skip
+
+
+def study_lines(result: dict[str, Any]) -> list[str]:
+    """The report's Markdown section for a finished study: protocol, table, sanity, steps control, verdict."""
+    st, p = result["study"], result["study"]["protocol"]
+    extras = (f", at most {p['budget'] / 60:.0f} min a run" if p.get("budget") else "") + (
+        ", in channels-last layout" if p.get("channels_last") else ""
+    )
+    lines = [
+        "", f"## Downstream study: ResNet-20, {st['seeds']} seeds, test set {result['n_test']} real images", "",
+        f"SGD (Nesterov, lr {p['lr']}, cosine) for {p['epochs']} epochs of the real images{extras}; padded random "
+        f"crops{', flips' if p['flip'] else ''}; the epoch is chosen on a {100 * p['val_fraction']:.0f} % validation "
+        f"split of the real training images ({_TIES.get(p.get('selection', 'accuracy'), p.get('selection'))}), "
+        "the test folder scores the chosen weights only. Seed k of every arm "
+        "shares its split, initialisation and batch order, so differences to real-only are paired.", "",
+        *([f"Validation split: {result['gan_hold_out']}.", ""] if "gan_hold_out" in result else []),
+        "| training data | key | added images | validation | test accuracy | vs real only (95 % CI) | epochs chosen "
+        "| training time, all seeds |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
+    ]  # fmt: skip
+    for name, a in st["arms"].items():
+        c = a["vs_real"]
+        ci = f"{100 * c['mean']:+.2f} ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})" if name != "real" else ""
+        where = ", ".join(a.get("devices", ["cpu"]))
+        lines.append(f"| {name} | {a.get('key', '')} | {a['n_added']} | {100 * a['val_mean']:.2f} % | "
+                     f"{100 * a['test_mean']:.2f} ± {100 * a['test_std']:.2f} % | {ci} | {a['epochs_chosen']} | "
+                     f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
+    if "sanity" in st:
+        lines += ["", f"Sanity: {st['sanity']}."]
+    if "steps_control" in st:
+        lines += ["", f"Steps: {st['steps_control']}."]
+    lines += ["", f"Verdict: {st.get('verdict', 'no synthetic recipe was run')}."]
+    return lines

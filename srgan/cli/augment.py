@@ -32,6 +32,21 @@ def _filter_options(p: argparse._ActionsContainer) -> None:
                    help="write only samples a classifier trained on the real images assigns to their class with "
                    "probability >= T (0-1), and their soft labels in manifest.jsonl")  # fmt: skip
     p.add_argument("--teacher-epochs", type=int, default=30, help="epochs of that classifier (ResNet-20)")
+    p.add_argument("--drop-near-copies", action="store_true",
+                   help="drop near-copies of a real image: samples nearer to their nearest real image than a "
+                   "third of the distance to the next nearest (pixels); manifest.jsonl gets each kept image's "
+                   "ratio")  # fmt: skip
+
+
+def _check_filters(args: argparse.Namespace, real_dir: str | None) -> None:
+    """The filters' options, checked before OUT is touched or anything trains."""
+    wanted = [o for o, on in (("--keep-confident", args.keep_confident is not None),
+                              ("--drop-near-copies", args.drop_near_copies)) if on]  # fmt: skip
+    if wanted and real_dir is None:
+        raise ConfigError(f"{' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} the real images: "
+                          "give them with --real DIR")  # fmt: skip
+    if args.keep_confident is not None and not 0 <= args.keep_confident <= 1:
+        raise ConfigError(f"--keep-confident must be in [0, 1], got {args.keep_confident:g}")
 
 
 def _teacher(args: argparse.Namespace, real_dir: str | None, size: int) -> object:
@@ -45,6 +60,21 @@ def _teacher(args: argparse.Namespace, real_dir: str | None, size: int) -> objec
 
     real = load_images(real_dir, size)
     return train_teacher(real, proto=Protocol(epochs=args.teacher_epochs, flip=not getattr(args, "no_flip", False)))
+
+
+def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int) -> object:
+    """The --drop-near-copies filter over the real images; None without the option."""
+    if not args.drop_near_copies:
+        return None
+    if real_dir is None:
+        raise ConfigError("--drop-near-copies needs the real images: give them with --real DIR")
+    from srgan.augment.novelty import NearCopyFilter
+    from srgan.data.labelled import load_images
+
+    real = load_images(real_dir, size).images
+    if real.shape[0] < 2:
+        raise ConfigError(f"--drop-near-copies needs at least 2 real images, {real_dir} has {real.shape[0]}")
+    return NearCopyFilter.fit(real)
 
 
 def _backbone_options(p: argparse.ArgumentParser) -> None:
@@ -123,7 +153,8 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     gen.add_argument("--overwrite", action="store_true", help="reuse a non-empty OUT (only srgan's files go)")
     _filter_options(gen)
-    gen.add_argument("--real", metavar="DIR", help="the real images, to train the --keep-confident classifier on")
+    gen.add_argument("--real", metavar="DIR",
+                     help="the real images, for --keep-confident's classifier and --drop-near-copies")  # fmt: skip
     gen.add_argument("--no-progress", action="store_true", help="no progress bars")
     gen.set_defaults(func=cmd_augment_generate)
     hide_command(sub, "augment-generate")
@@ -214,7 +245,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_disjoint(out, folders=[("source folder", args.src), ("test folder", args.test)],
                    files=[("model file", existing_file(args.upscale))])  # fmt: skip
-    weights = _backbone(args) if args.report else None  # before hours of training, not after
+    _check_filters(args, args.src)  # before hours of training, not after
+    weights = _backbone(args) if args.report else None
     cfg = GanConfig(
         size=args.size,
         steps=args.steps,
@@ -245,7 +277,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.src, args.size),
-                      threshold=args.keep_confident or 0.0,
+                      threshold=args.keep_confident or 0.0, near=_near_filter(args, args.src, args.size),
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
     if args.report:
@@ -259,18 +291,18 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_augment_generate(args: argparse.Namespace) -> int:
-    from srgan.augment.generate import generate
+    from srgan.augment.generate import generate, load_generator_checkpoint
     from srgan.fsutil import check_disjoint, prepare_output
 
     inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]
-    check_disjoint(Path(args.out), files=inputs)
-    prepare_output(Path(args.out), overwrite=args.overwrite)
-    from srgan.augment.generate import load_generator_checkpoint
-
+    check_disjoint(Path(args.out), files=inputs, folders=[("real folder", args.real)])
+    _check_filters(args, args.real)
     size = int(load_generator_checkpoint(args.checkpoint)[2]["size"])
+    near = _near_filter(args, args.real, size)
+    prepare_output(Path(args.out), overwrite=args.overwrite)
     counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.real, size),
-                      threshold=args.keep_confident or 0.0,
+                      threshold=args.keep_confident or 0.0, near=near,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
     return 0

@@ -1,0 +1,96 @@
+"""Does the augmenter's GAN copy its training images? The report's copying check, for every added set.
+
+    python benchmarks/augment_copying.py [--datasets mnist cifar]
+
+For each dataset, on the work folders ``augment_bench.py --prepare --protocol study`` leaves in
+runs/augment_bench/<dataset>/ (the real training subset, the held-out GAN's samples, the classical
+images), finds each image's two nearest real training images in pixel space and counts near-copies
+(``srgan.augment.novelty.copy_check``: nearer to the nearest than a third of the distance to the
+second, Yoon et al. 2023). Two reference rows read the GAN's: the test images are fresh images of the
+same data, so their share is what a generator that does not copy would show (CIFAR-10's test set
+holds near-duplicates of training images); the classical images are flips, crops and colour changes
+of training images, copies by construction, so the check must flag a share of them. Writes
+benchmarks/results/augment_copying.md and .json, and augment_copying_<dataset>.png: the 8 synthetic
+images nearest to being copies (lowest ratio), each above its nearest training image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+from augment_bench import SETS, work_dir
+from common import RESULTS, command_line, data_dir, machine, machine_markdown
+
+from srgan.augment.novelty import copy_check, pixels
+from srgan.augment.report import grid
+from srgan.data.labelled import load_images
+from srgan.fsutil import atomic_write_bytes
+from srgan.imageio import write_image
+
+
+def measure(name: str) -> dict[str, object]:
+    spec, work = SETS[name], work_dir(name)
+    folders = {"synthetic (held-out GAN)": work / "synth-heldout", "classical": work / "classical",
+               "test (fresh)": data_dir() / str(spec["folder"]) / "test"}  # fmt: skip
+    missing = [str(p) for p in (work / "train", *folders.values()) if not p.is_dir()]
+    if missing:
+        sys.exit(f"{', '.join(missing)} missing: run `python benchmarks/augment_bench.py --datasets {name} "
+                 "--prepare --protocol study` first")  # fmt: skip
+    size = int(spec["size"])
+    train = load_images(work / "train", size)
+    real = pixels(train.images)
+    t0 = time.perf_counter()
+    rows = []
+    for label, folder in folders.items():
+        x = load_images(folder, size).images
+        c = copy_check(real, pixels(x))
+        rows.append({"set": label, "images": int(x.shape[0]), **c})
+        if label.startswith("synthetic"):  # the 8 lowest-ratio samples above their nearest training images
+            pairs = torch.cat([x[[p[0] for p in c["closest"]]], train.images[[p[1] for p in c["closest"]]]])
+            write_image(RESULTS / f"augment_copying_{name}.png", grid(pairs, len(c["closest"])))
+    return {"dataset": spec["folder"], "n_real": int(real.shape[0]), "rows": rows,
+            "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--datasets", nargs="+", choices=sorted(SETS), default=["mnist", "cifar"])
+    args = ap.parse_args()
+    m = machine()
+    results = [measure(name) for name in args.datasets]
+    rec = {"command": command_line(), "machine": m, "results": results}
+    atomic_write_bytes(RESULTS / "augment_copying.json", json.dumps(rec, indent=2).encode())
+    lines = [
+        "# Does the GAN copy its training images?",
+        "",
+        f"Command: `{command_line()}`  ",
+        f"Machine: {machine_markdown(m)}",
+        "",
+        "Pixels; each image's two nearest real training images. A near-copy lies nearer to the nearest than a third "
+        "of its distance to the second (Yoon et al. 2023). Distances are in [-1, 1] pixel units.",
+    ]
+    for r in results:
+        rows = r["rows"]
+        lines += [
+            "",
+            f"## {r['dataset']}: {r['n_real']} real training images ({r['seconds']:.0f} s)",
+            "",
+            "| images | count | median distance to the nearest training image | d1 / d2: median | lowest "
+            "| near-copies (d1 / d2 < 1/3) |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| real training images, to the nearest other one | {r['n_real']} | {rows[0]['median_real']:.2f} | | "
+            f"| {100 * rows[0]['real_near_copy_share']:.1f} % |",
+            *[f"| {x['set']} | {x['images']} | {x['median_synthetic']:.2f} | {x['median_ratio']:.2f} | "
+              f"{x['closest'][0][2]:.2f} | {x['near_copies']} ({100 * x['near_copy_share']:.1f} %) |" for x in rows],
+        ]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    atomic_write_bytes(RESULTS / "augment_copying.md", text.encode())
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
