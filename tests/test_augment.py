@@ -429,7 +429,11 @@ def test_generate_drops_near_copies_and_records_each_ratio(labelled, tmp_path, c
     out = tmp_path / "cli"
     gen = ["augment", "generate", str(ckpt), str(out), "--per-class", "2", "--drop-near-copies", "--no-progress"]
     assert main(gen) != 0 and "--drop-near-copies needs the real images" in capsys.readouterr().err
-    assert not out.exists()
+    assert main([*gen, "--keep-confident", "0.5"]) != 0
+    assert "--keep-confident and --drop-near-copies need the real images" in capsys.readouterr().err
+    assert main([*gen, "--real", str(labelled), "--keep-confident", "1.5"]) != 0
+    assert "--keep-confident must be in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not out.exists()  # every refusal came before OUT was made
     assert main([*gen, "--real", str(labelled)]) == 0
     rows = [json.loads(ln) for ln in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 6
