@@ -441,6 +441,13 @@ def test_generate_drops_near_copies_and_records_each_ratio(labelled, tmp_path, c
         x = torch.from_numpy(read_image(out / row["output"])).permute(2, 0, 1)[None] / 127.5 - 1
         d = nearest(pixels(x), near.real)[0][0]  # the PNG rounds each value by <= 1/255: close, not equal
         assert near.ratio <= row["nearest_real_ratio"] == pytest.approx(d[0] / d[1], abs=0.01)
+    both = [*gen[:3], str(tmp_path / "both"), *gen[4:], "--real", str(labelled), "--keep-confident", "0.0",
+            "--teacher-epochs", "1"]  # fmt: skip
+    capsys.readouterr()
+    assert main(both) == 0  # the classifier says what it trains, as it takes minutes on real data
+    assert "training the --keep-confident classifier: ResNet-20, 1 epoch(s) over 36 images" in capsys.readouterr().err
+    rows = [json.loads(ln) for ln in (tmp_path / "both" / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all("soft_label" in r and "nearest_real_ratio" in r for r in rows)
 
 
 def test_gan_engine_holds_out_the_study_validation_split(labelled, tmp_path, capsys):

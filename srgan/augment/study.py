@@ -386,10 +386,12 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
     return summarize(results, real_arm, proto, len(seed_list))
 
 
-def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0) -> torch.nn.Module:
+def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0, progress: Progress | None = None,
+                  device: str | torch.device = "cpu") -> torch.nn.Module:  # fmt: skip
     """A classifier of the real images (epoch chosen on a validation split of them) to filter and soft-label with."""
     tr, va = split_for_run(real.labels, proto, seed)
     model, run = train((real.images[tr], real.labels[tr]), (real.images[va], real.labels[va]),
-                       num_classes=len(real.classes), proto=proto, seed=seed)  # fmt: skip
+                       num_classes=len(real.classes), proto=proto, seed=seed, progress=progress,
+                       device=device)  # fmt: skip
     log.info("teacher classifier: %.1f %% on its validation split (epoch %d)", 100 * run.val_accuracy, run.epoch)
     return model

@@ -49,7 +49,7 @@ def _check_filters(args: argparse.Namespace, real_dir: str | None) -> None:
         raise ConfigError(f"--keep-confident must be in [0, 1], got {args.keep_confident:g}")
 
 
-def _teacher(args: argparse.Namespace, real_dir: str | None, size: int) -> object:
+def _teacher(args: argparse.Namespace, real_dir: str | None, size: int, device: str = "cpu") -> object:
     """The --keep-confident classifier, trained before any sample is written; None without the option."""
     if args.keep_confident is None:
         return None
@@ -59,7 +59,12 @@ def _teacher(args: argparse.Namespace, real_dir: str | None, size: int) -> objec
     from srgan.data.labelled import load_images
 
     real = load_images(real_dir, size)
-    return train_teacher(real, proto=Protocol(epochs=args.teacher_epochs, flip=not getattr(args, "no_flip", False)))
+    log.info("training the --keep-confident classifier: ResNet-20, %d epoch(s) over %d images (minutes on a CPU)",
+             args.teacher_epochs, real.images.shape[0])  # fmt: skip
+    # it trains on DEVICE; the samples it judges are made on the CPU
+    proto = Protocol(epochs=args.teacher_epochs, flip=not getattr(args, "no_flip", False))
+    bar = Bar("classifier", "epoch", enabled=not args.no_progress)
+    return train_teacher(real, proto=proto, progress=bar, device=device).cpu()
 
 
 def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int) -> object:
@@ -276,7 +281,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, hold_out=hold_out, device=device,
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      truncation=args.truncation, teacher=_teacher(args, args.src, args.size),
+                      truncation=args.truncation, teacher=_teacher(args, args.src, args.size, str(device)),
                       threshold=args.keep_confident or 0.0, near=_near_filter(args, args.src, args.size),
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
