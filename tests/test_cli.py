@@ -37,6 +37,7 @@ PAIRS = [
     (["-n", "{m}"], ["--model", "{m}"]),
     (["-m", "{m}"], ["--model_path", "{m}"]),
     (["--model", "{m}", "-s", "1.5"], ["--model", "{m}", "--outscale", "1.5"]),
+    (["--model", "{m}", "--scale", "1.5"], ["--model", "{m}", "--outscale", "1.5"]),
     (["--model", "{m}", "-t", "32"], ["--model", "{m}", "--tile", "32"]),
     (["--model", "{m}", "-f", "webp"], ["--model", "{m}", "--ext", "webp"]),
     (["--model", "{m}", "--fp32"], ["--model", "{m}", "--precision", "fp32"]),

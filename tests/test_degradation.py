@@ -84,3 +84,9 @@ def test_no_hint_for_clean_inputs_and_one_line_for_a_batch(tmp_path, chelsea, ca
     assert hints[0].endswith(
         f"{DEFAULT_MODEL} sharpens JPEG blocks, --model {REAL_WORLD_MODEL} is trained for such photos"
     )
+    # the example named is the batch's most blocky input, not the first in name order
+    (tmp_path / "in" / "b2.jpg").write_bytes(_jpeg(crop, 85).getvalue())
+    (tmp_path / "in" / "c.jpg").write_bytes(_jpeg(crop, 20).getvalue())
+    assert main(["upscale", str(tmp_path / "in"), str(tmp_path / "out2")]) == 0
+    hints = [ln for ln in capsys.readouterr().err.splitlines() if "hint:" in ln]
+    assert hints[0].startswith("srgan: info: hint: 2 of 4 inputs look compressed (c.jpg: JPEG quality ~20, ")

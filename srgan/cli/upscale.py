@@ -16,6 +16,8 @@ from srgan.errors import ConfigError, PartialFailure, SrganError
 if TYPE_CHECKING:
     import numpy as np
 
+    from srgan.metrics.degradation import Degradation
+
 log = logging.getLogger("srgan")
 
 
@@ -41,7 +43,7 @@ def add_upscale(sub: argparse._SubParsersAction) -> None:
                    help="shipped model name (see `srgan models`) or a weights file (.safetensors, .pth)")  # fmt: skip
     size = p.add_mutually_exclusive_group()
     size.add_argument(
-        "-s", "--outscale", type=float, help="final scale, e.g. 3 or 1.5 (resized from the model's output)"
+        "-s", "--outscale", "--scale", type=float, help="final scale, e.g. 3 or 1.5 (resized from the model's output)"
     )
     size.add_argument("--width", type=int, help="final width; height follows the aspect unless --height is given")
     p.add_argument("--height", type=int, help="final height; width follows the aspect unless --width is given")
@@ -131,7 +133,7 @@ class _DegradedHint:
 
         self.model = model
         self.available = shipped_model_path(REAL_WORLD_MODEL) is not None
-        self.found: list[tuple[Path, str]] = []
+        self.found: list[tuple[Path, Degradation]] = []
 
     def __call__(self, path: Path, pixels: np.ndarray) -> None:
         from srgan.metrics.degradation import assess
@@ -139,12 +141,13 @@ class _DegradedHint:
         if self.available:
             d = assess(pixels, path)
             if d.looks_degraded:
-                self.found.append((path, d.describe()))
+                self.found.append((path, d))
 
     def log(self, total: int) -> None:
         if not self.found:
             return
-        path, why = self.found[0]
+        path, worst = max(self.found, key=lambda f: f[1].blockiness)  # the plainest example of the batch
+        why = worst.describe()
         which = f"{path.name} looks" if total == 1 else f"{len(self.found)} of {total} inputs look"
         detail = why if total == 1 else f"{path.name}: {why}"
         log.info("hint: %s compressed (%s); %s sharpens JPEG blocks, --model %s is trained for such photos",
