@@ -126,3 +126,41 @@ def test_python_m_srgan_runs_without_traceback(hr_folder):
     assert "zero.png" in proc.stderr and "empty file" in proc.stderr
     assert json.loads(proc.stdout)[0]["n_images"] == 4
     assert np.isfinite(json.loads(proc.stdout)[0]["psnr_y"])
+
+
+def test_lpips_column_matches_the_metric_and_needs_its_weights(hr_folder, tmp_path, capsys, monkeypatch,
+                                                               shared_weights):  # fmt: skip
+    from srgan.evaluation import resolve_method
+    from srgan.imageio import read_image
+    from srgan.metrics.lpips import LPIPS
+    from srgan.metrics.protocol import to_uint8
+
+    code, rows, _ = _run_json(capsys, "--data", str(hr_folder), "--scale", "4", "--method", "bicubic", "srresnet-x4",
+                              "--lpips", "--backbone-weights", str(shared_weights))  # fmt: skip
+    assert code == 0
+    bicubic, model = rows
+    hr = prepare_hr(read_image(hr_folder / "astronaut.png"), 4, "basicsr")
+    sr = to_uint8(resolve_method("bicubic", 4).upscale(make_lr(hr, 4, "basicsr")))
+    first = next(i for i in bicubic["images"] if i["name"] == "astronaut.png")
+    assert first["extra"]["lpips"] == pytest.approx(LPIPS(shared_weights).score_uint8(sr, hr), abs=1e-6)
+    assert bicubic["extra"]["lpips"] == pytest.approx(np.mean([i["extra"]["lpips"] for i in bicubic["images"]]))
+    assert 0 < model["extra"]["lpips"] < bicubic["extra"]["lpips"]  # blur is far, perceptually
+    assert main(["evaluate", "--data", str(hr_folder), "--scale", "4", "--lpips", "--backbone-weights",
+                 str(shared_weights), "--no-progress"]) == 0  # fmt: skip
+    md = capsys.readouterr().out
+    assert "| method | PSNR-Y (dB) | SSIM-Y | LPIPS | images | seconds |" in md
+    assert "| image | bicubic PSNR / SSIM / LPIPS |" in md
+    out = tmp_path / "r.csv"
+    # the weights from SRGAN_SQUEEZENET_WEIGHTS this time
+    assert main(["evaluate", "--data", str(hr_folder), "--scale", "4", "--lpips", "--format", "csv", "--output",
+                 str(out), "--no-progress"]) == 0  # fmt: skip
+    lines = out.read_text().splitlines()
+    assert lines[0] == "dataset,method,scale,protocol,image,psnr_y,ssim_y,lpips,seconds"
+    assert all(len(ln.split(",")) == 9 for ln in lines)
+    capsys.readouterr()
+    # nowhere to find the weights: one line, before any image is scored
+    monkeypatch.delenv("SRGAN_SQUEEZENET_WEIGHTS")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-cache"))
+    assert main(["evaluate", "--data", str(hr_folder), "--scale", "4", "--lpips", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--lpips needs SqueezeNet 1.1 ImageNet weights" in err[0]

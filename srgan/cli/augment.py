@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from srgan.cli.common import Bar, add_command, existing_file, hide_command
+from srgan.cli.common import Bar, add_command, backbone_options, backbone_weights, existing_file, hide_command
 from srgan.errors import ConfigError, PartialFailure
 
 log = logging.getLogger("srgan")
@@ -82,14 +82,6 @@ def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int) -> o
     return NearCopyFilter.fit(real)
 
 
-def _backbone_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone-weights", metavar="PATH",
-                   help="SqueezeNet 1.1 ImageNet weights for the report's features "
-                   "(default: SRGAN_SQUEEZENET_WEIGHTS, then torchvision's cache)")  # fmt: skip
-    p.add_argument("--allow-download", action="store_true",
-                   help="let torchvision download those weights when they are found nowhere else")  # fmt: skip
-
-
 def add_augment(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub, "augment", help="grow an image dataset (classical augmentation or a class-conditional GAN)",
@@ -141,7 +133,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
                    help="train the GAN on every image, even the report's validation split")  # fmt: skip
     g.add_argument("--report", action="store_true", help="write a report comparing synthetic and real images")
     g.add_argument("--test", metavar="DIR", help="held-out real test folder for the report's downstream study")
-    _backbone_options(g)
+    backbone_options(g)
     p.set_defaults(func=cmd_augment)
 
     gen = add_command(
@@ -204,24 +196,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--no-progress", action="store_true", help="no progress bar (it only shows on a terminal)")
     rep.add_argument("--real-fraction", type=float, default=0.5,
                      help="share of real images in every batch when images are added to the real set")  # fmt: skip
-    _backbone_options(rep)
+    backbone_options(rep)
     rep.set_defaults(func=cmd_augment_report)
     hide_command(sub, "augment-report")
-
-
-def _backbone(args: argparse.Namespace) -> str | None:
-    """Check, before any work, that the report will have its SqueezeNet weights; returns their path."""
-    from srgan.errors import ModelError
-    from srgan.weights import find_backbone_weights
-
-    try:
-        path = find_backbone_weights("squeezenet", args.backbone_weights)
-    except ModelError as exc:
-        raise ConfigError(f"--backbone-weights: {exc}") from None
-    if path is None and not args.allow_download:
-        raise ConfigError("the report needs SqueezeNet 1.1 ImageNet weights: pass --backbone-weights PATH "
-                          "(or set SRGAN_SQUEEZENET_WEIGHTS), or --allow-download to fetch them")  # fmt: skip
-    return str(path) if path else None
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
@@ -251,7 +228,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     check_disjoint(out, folders=[("source folder", args.src), ("test folder", args.test)],
                    files=[("model file", existing_file(args.upscale))])  # fmt: skip
     _check_filters(args, args.src)  # before hours of training, not after
-    weights = _backbone(args) if args.report else None
+    weights = backbone_weights(args, "the report") if args.report else None
     cfg = GanConfig(
         size=args.size,
         steps=args.steps,
@@ -326,7 +303,7 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
                                  ("classical folder", args.classical)])  # fmt: skip
     if not 0 < args.real_fraction <= 1:
         raise ConfigError(f"--real-fraction must be in (0, 1], got {args.real_fraction}")
-    weights = _backbone(args)
+    weights = backbone_weights(args, "the report")
     from srgan.augment.study import Protocol
     from srgan.device import resolve_device
 

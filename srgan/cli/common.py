@@ -94,3 +94,30 @@ def write_text(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         if not text.endswith("\n"):
             sys.stdout.write("\n")
+
+
+def backbone_options(p: argparse.ArgumentParser, what: str = "the report's features") -> None:
+    """--backbone-weights and --allow-download, for commands that need SqueezeNet 1.1 ImageNet weights."""
+    p.add_argument("--backbone-weights", metavar="PATH",
+                   help=f"SqueezeNet 1.1 ImageNet weights for {what} "
+                   "(default: SRGAN_SQUEEZENET_WEIGHTS, then torchvision's cache)")  # fmt: skip
+    p.add_argument("--allow-download", action="store_true",
+                   help="let torchvision download those weights when they are found nowhere else")  # fmt: skip
+
+
+def backbone_weights(args: argparse.Namespace, need: str) -> str | None:
+    """Check, before any work, that ``need`` (e.g. "the report") will have its SqueezeNet weights; their path.
+
+    None when they are to be downloaded (``--allow-download``); a one-line error when they are found nowhere.
+    """
+    from srgan.errors import ConfigError, ModelError
+    from srgan.weights import find_backbone_weights
+
+    try:
+        path = find_backbone_weights("squeezenet", args.backbone_weights)
+    except ModelError as exc:
+        raise ConfigError(f"--backbone-weights: {exc}") from None
+    if path is None and not args.allow_download:
+        raise ConfigError(f"{need} needs SqueezeNet 1.1 ImageNet weights: pass --backbone-weights PATH "
+                          "(or set SRGAN_SQUEEZENET_WEIGHTS), or --allow-download to fetch them")  # fmt: skip
+    return str(path) if path else None

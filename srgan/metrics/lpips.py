@@ -25,7 +25,7 @@ __all__ = ["LPIPS"]
 class LPIPS(nn.Module):
     """Per-image LPIPS (SqueezeNet, v0.1) of ``(B, 3, H, W)`` images in [0, 1]; lower is closer."""
 
-    def __init__(self, weights_path: str | Path | None = None) -> None:
+    def __init__(self, weights_path: str | Path | None = None, *, allow_download: bool = False) -> None:
         super().__init__()
         try:
             import lpips
@@ -36,7 +36,7 @@ class LPIPS(nn.Module):
             # every user who asks for LPIPS, about an argument we do not pass (real weights are loaded below)
             warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
             self.model = lpips.LPIPS(net="squeeze", pnet_rand=True, verbose=False)
-        features = load_backbone("squeezenet", weights_path)
+        features = load_backbone("squeezenet", weights_path, allow_download=allow_download)
         for i in range(1, self.model.net.N_slices + 1):
             for name, module in getattr(self.model.net, f"slice{i}").named_children():
                 module.load_state_dict(features[int(name)].state_dict())
