@@ -46,7 +46,7 @@ def test_copies_are_flagged_and_fresh_or_average_samples_are_not():
     dup = copy_check(np.concatenate([real, real[:4]]), fresh)  # duplicates in the real set are near-copies there
     assert dup["real_near_copy_share"] == pytest.approx(8 / 404)
     text = copy_lines({**c, "test_near_copy_share": 0.012, "n_test": 2000})[0]
-    assert "60 synthetic images (15.8 %) are near-copies" in text and "1.2 % of the 2000 test images" in text
+    assert "60 synthetic images (15.8 %) are near-copies" in text and "1.2 % of the 2000 held-out test images" in text
     assert copy_lines(None) == []
 
 

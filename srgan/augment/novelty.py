@@ -93,12 +93,12 @@ def copy_lines(c: dict[str, Any] | None) -> list[str]:
     """The report's bullet for a :func:`copy_check` result (none without one)."""
     if c is None:
         return []
-    ref = (f"; {100 * c['test_near_copy_share']:.1f} % of the {c['n_test']} test images, which no model saw, are "
-           "near-copies of a training image by the same rule" if "test_near_copy_share" in c else "")  # fmt: skip
+    ref = (f"; by the same rule {100 * c['test_near_copy_share']:.1f} % of the {c['n_test']} held-out test images "
+           "are" if "test_near_copy_share" in c else "")  # fmt: skip
     return [
         f"- Copying check (pixels): {c['near_copies']} synthetic images ({100 * c['near_copy_share']:.1f} %) are "
-        f"near-copies of a training image, nearer to it than {c['ratio']:.2g} of the distance to the next nearest "
-        f"(Yoon et al. 2023){ref}; {100 * c['real_near_copy_share']:.1f} % of the training images are near-copies of "
+        f"near-copies of a training image, nearer to it than {c['ratio']:.2g}x their distance to the second nearest "
+        f"(Yoon et al. 2023){ref}, and {100 * c['real_near_copy_share']:.1f} % of the training images are of "
         f"another. Median distance to the nearest training image: {c['median_synthetic']:.2f} for the synthetic "
         f"images, {c['median_real']:.2f} for the real ones. The closest pairs, synthetic above real: "
         "`nearest_pairs.png`."
