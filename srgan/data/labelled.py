@@ -51,7 +51,7 @@ def scan_folder(root: str | Path) -> FolderDataset:
     """Images directly in ``root`` form a flat dataset; images in sub-folders are classes."""
     r = Path(root)
     if not r.is_dir():
-        raise DataError(f"{r}: no such folder")
+        raise DataError(f"{r}: not a folder" if r.exists() else f"{r}: no such folder")
     subdirs = sorted(d for d in r.iterdir() if d.is_dir() and not d.name.startswith("."))
     files: list[Path] = []
     labels: list[str] = []

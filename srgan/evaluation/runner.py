@@ -86,7 +86,7 @@ def evaluate(
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"{root}: no such folder")
+        raise DataError(f"{root}: not a folder" if root.exists() else f"{root}: no such folder")
     files = list_images(root)
     if not files:
         raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)})")
