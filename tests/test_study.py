@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -227,6 +229,15 @@ def test_cache_resumes_a_study_and_splits_it_by_seed(sets, tmp_path, monkeypatch
     both = run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms, cache=cache)
     for name, row in both["arms"].items():
         assert row["runs"] == zero["arms"][name]["runs"] + one["arms"][name]["runs"]
+        threads = torch.get_num_threads()  # the time column says how many CPU threads it took
+        assert row["devices"] == [f"cpu, {threads} thread{'s' if threads != 1 else ''}"]
+    # a run cached before threads were recorded still loads, and says only where it trained
+    path = next((tmp_path / "cache").glob("*-seed0-real.json"))
+    rec = json.loads(path.read_text())
+    del rec["run"]["threads"]
+    path.write_text(json.dumps(rec))
+    old = run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms, cache=cache)["arms"]["real"]["devices"]
+    assert sorted(old)[0] == "cpu" and len(old) == 2
     # other data or another protocol: nothing is read back
     other = StudyCache(tmp_path / "cache", fingerprint({**data, "synthetic": sets["test"]}, sets["test"], FAST))
     assert other.load(0, arms[0]) is None and other.load_teacher(0) is None

@@ -115,6 +115,7 @@ class Run:
     epochs_run: int
     seconds: float
     device: str = "cpu"
+    threads: int | None = None  # torch's CPU threads while it trained (None: not recorded, runs before 2026-12-02)
 
 
 @dataclass
@@ -227,7 +228,8 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
             log.info("budget reached after %d of %d epochs", epoch, n_epochs)
             break
     model.load_state_dict(best[2])
-    return model.eval(), Run(best[0], float("nan"), best[1], epoch, time.perf_counter() - t0, str(dev))
+    return model.eval(), Run(best[0], float("nan"), best[1], epoch, time.perf_counter() - t0, str(dev),
+                             torch.get_num_threads())  # fmt: skip
 
 
 def _not_from(names: list[str], held_out: set[str]) -> torch.Tensor:

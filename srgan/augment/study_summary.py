@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 
 if TYPE_CHECKING:
-    from srgan.augment.study import Arm, ArmResult, Protocol
+    from srgan.augment.study import Arm, ArmResult, Protocol, Run
 
 __all__ = ["compare", "study_lines", "summarize"]
 
@@ -35,6 +35,13 @@ def _interval(c: dict[str, float]) -> str:
     return f"{100 * c['mean']:+.2f} points (95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})"
 
 
+def _where(run: Run) -> str:
+    """Where a run trained, with its CPU threads when recorded: ``cpu, 1 thread``."""
+    if run.device != "cpu" or not run.threads:
+        return str(run.device)
+    return f"cpu, {run.threads} thread{'s' if run.threads != 1 else ''}"
+
+
 def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, seeds: int) -> dict[str, Any]:
     """The study's table, its sanity line and its verdict from every arm's runs."""
     base = results[real_arm.name].test()
@@ -47,7 +54,7 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             "val_mean": float(val.mean()), "vs_real": compare(base, test_acc), "n_added": r.n_extra,
             "epochs_chosen": [x.epoch for x in r.runs], "epochs_run": [x.epochs_run for x in r.runs],
             "seconds": float(sum(x.seconds for x in r.runs)), "runs": test_acc.tolist(),
-            "devices": sorted({x.device for x in r.runs}),
+            "devices": sorted({_where(x) for x in r.runs}),
         }  # fmt: skip
     synthetic = [n for n, r in results.items() if "synthetic" in r.arm.extra and "classical" not in r.arm.extra]
     chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
@@ -128,7 +135,7 @@ def study_lines(result: dict[str, Any]) -> list[str]:
     for name, a in st["arms"].items():
         c = a["vs_real"]
         ci = f"{100 * c['mean']:+.2f} ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})" if name != "real" else ""
-        where = ", ".join(a.get("devices", ["cpu"]))
+        where = "; ".join(a.get("devices", ["cpu"]))
         lines.append(f"| {name} | {a.get('key', '')} | {a['n_added']} | {100 * a['val_mean']:.2f} % | "
                      f"{100 * a['test_mean']:.2f} ± {100 * a['test_std']:.2f} % | {ci} | {a['epochs_chosen']} | "
                      f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
