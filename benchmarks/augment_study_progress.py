@@ -23,7 +23,7 @@ from common import RESULTS, command_line
 
 from srgan.augment.study import Arm, Run, default_arms
 from srgan.augment.study_cache import StudyCache
-from srgan.augment.study_summary import compare
+from srgan.augment.study_summary import compare, where_trained
 
 NAMES = {"mnist": "MNIST-small", "cifar": "CIFAR10-small"}
 # what a digest's runs were measured with, where README tells a story about them (the cache records only the digest)
@@ -31,6 +31,7 @@ NOTES = {
     "eba1f254a1": "the first study's protocol (`--per-seed-split`: each seed its own validation split, the GAN "
     "trained on all the real images), superseded by the held-out rerun; kept for README's interim table",
     "61b82ec70d": "the held-out protocol (one validation split, the GAN trained without it)",
+    "2dcb7ea47a": "the held-out protocol (one validation split, the GAN trained without it), channels-last",
 }
 
 
@@ -49,7 +50,7 @@ def digests(folder: Path) -> list[str]:
 def cell(run: Run | None) -> str:
     if run is None:
         return "-"
-    return f"{100 * run.test_accuracy:.2f} % (ep. {run.epoch}, {run.seconds / 60:.1f} min {run.device})"
+    return f"{100 * run.test_accuracy:.2f} % (ep. {run.epoch}, {run.seconds / 60:.1f} min {where_trained(run)})"
 
 
 def difference(runs: list[Run | None], base: list[Run | None]) -> str:

@@ -11,7 +11,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from srgan.augment.study import Arm, ArmResult, Protocol, Run
 
-__all__ = ["compare", "study_lines", "summarize"]
+__all__ = ["compare", "study_lines", "summarize", "where_trained"]
 
 
 def compare(baseline: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -35,7 +35,7 @@ def _interval(c: dict[str, float]) -> str:
     return f"{100 * c['mean']:+.2f} points (95 % CI {100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})"
 
 
-def _where(run: Run) -> str:
+def where_trained(run: Run) -> str:
     """Where a run trained, with its CPU threads when recorded: ``cpu, 1 thread``."""
     if run.device != "cpu" or not run.threads:
         return str(run.device)
@@ -54,7 +54,7 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             "val_mean": float(val.mean()), "vs_real": compare(base, test_acc), "n_added": r.n_extra,
             "epochs_chosen": [x.epoch for x in r.runs], "epochs_run": [x.epochs_run for x in r.runs],
             "seconds": float(sum(x.seconds for x in r.runs)), "runs": test_acc.tolist(),
-            "devices": sorted({_where(x) for x in r.runs}),
+            "devices": sorted({where_trained(x) for x in r.runs}),
         }  # fmt: skip
     synthetic = [n for n, r in results.items() if "synthetic" in r.arm.extra and "classical" not in r.arm.extra]
     chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
