@@ -497,7 +497,10 @@ def test_signal_mid_batch_loses_nothing(tmp_path, sig, code):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "srgan", "upscale", str(src), str(out), "--model", str(model), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    # a terminal's Ctrl-C reaches a process whose SIGINT is at its default; a test run started in the background
+    # of a shell without job control (`.ci/run &`) ignores SIGINT, and a child would inherit that and run on
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 120
     while not (out.exists() and any(out.glob("*.png"))) and time.monotonic() < deadline:
         time.sleep(0.02)
