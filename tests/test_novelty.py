@@ -38,6 +38,9 @@ def test_copies_are_flagged_and_fresh_or_average_samples_are_not():
     assert c["near_copies"] == 60 and c["near_copy_share"] == pytest.approx(60 / 380)
     assert c["real_near_copy_share"] == 0.0
     assert copy_check(real, fresh)["near_copy_share"] == 0.0
+    with_test = copy_check(real, fresh, test=copies)  # the test share reads by the same rule as the synthetic one
+    assert with_test["test_near_copy_share"] == copy_check(real, copies)["near_copy_share"] == 1.0
+    assert with_test["n_test"] == 60
     assert copy_check(real, mean)["median_synthetic"] < copy_check(real, mean)["median_real"]
     assert copy_check(real, mean)["near_copy_share"] == 0.0
     closest = c["closest"]

@@ -61,23 +61,29 @@ def _ratio(d: np.ndarray) -> np.ndarray:
         return np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-300), 0.0)
 
 
-def copy_check(real: np.ndarray, synth: np.ndarray, *, ratio: float = RATIO, pairs: int = 8) -> dict[str, Any]:
+def _check_ratio(ratio: float) -> None:
+    if not 0 < ratio < 1:
+        raise ValueError(f"the ratio must lie in (0, 1), got {ratio}")
+
+
+def copy_check(real: np.ndarray, synth: np.ndarray, *, test: np.ndarray | None = None, ratio: float = RATIO,
+               pairs: int = 8) -> dict[str, Any]:  # fmt: skip
     """Near-copy statistics of ``synth`` rows against ``real`` rows, as the report gives them.
 
     Returns the median distances to the nearest real row (synthetic; real, leaving each out), the
     synthetic rows' median ratio ``d1 / d2``,
     the share and count of synthetic rows whose ratio ``d1 / d2`` is under ``ratio`` (and the same
     share among the real rows themselves), and the ``pairs`` lowest-ratio (synthetic index, real
-    index, ratio) for a grid.
+    index, ratio) for a grid. With ``test`` rows (fresh real images), also their near-copy share
+    (``test_near_copy_share``, over ``n_test``): what a generator that does not copy would show.
     """
-    if not 0 < ratio < 1:
-        raise ValueError(f"the ratio must lie in (0, 1), got {ratio}")
+    _check_ratio(ratio)
     d_real, _ = nearest(real, real, leave_one_out=True)
     d_syn, j = nearest(synth, real)
     r = _ratio(d_syn)
     close = r < ratio
     order = np.argsort(r, kind="stable")[:pairs]
-    return {
+    out: dict[str, Any] = {
         "ratio": ratio,
         "median_synthetic": float(np.median(d_syn[:, 0])),
         "median_real": float(np.median(d_real[:, 0])),
@@ -87,6 +93,10 @@ def copy_check(real: np.ndarray, synth: np.ndarray, *, ratio: float = RATIO, pai
         "real_near_copy_share": float((_ratio(d_real) < ratio).mean()),
         "closest": [(int(i), int(j[i, 0]), float(r[i])) for i in order],
     }
+    if test is not None:
+        out["test_near_copy_share"] = float((_ratio(nearest(test, real)[0]) < ratio).mean())
+        out["n_test"] = int(test.shape[0])
+    return out
 
 
 def copy_lines(c: dict[str, Any] | None) -> list[str]:
@@ -114,8 +124,7 @@ class NearCopyFilter:
 
     @classmethod
     def fit(cls, real: torch.Tensor, ratio: float = RATIO) -> NearCopyFilter:
-        if not 0 < ratio < 1:
-            raise ValueError(f"the ratio must lie in (0, 1), got {ratio}")
+        _check_ratio(ratio)
         if real.shape[0] < 2:
             raise ValueError("the near-copy filter needs at least 2 real images")
         return cls(pixels(real), ratio)
