@@ -166,13 +166,48 @@ def test_a_validation_tie_chooses_no_recipe_and_the_verdict_names_every_tied_one
     assert untied["verdict"].startswith("plain (chosen on validation)") and "synthetic data helps" in untied["verdict"]
 
 
+def test_combinations_are_compared_with_classical_and_chosen_on_validation():
+    from srgan.augment.study import ArmResult, Run, default_arms
+    from srgan.augment.study_summary import study_lines, summarize
+
+    def result(arm: Arm, val: list[float], test: list[float]) -> ArmResult:
+        return ArmResult(arm, [Run(v, t, 10, 10, 1.0) for v, t in zip(val, test, strict=True)])
+
+    arms = {a.key: a for a in default_arms(has_classical=True, thresholds=(0.9,))}
+    soft = arms["combo-soft"]
+    assert soft.soft_labels and soft.extra == ("classical", "synthetic") and soft.threshold is None
+    res = {
+        "real": result(arms["real"], [0.7] * 3, [0.70, 0.71, 0.72]),
+        "classical": result(arms["classical"], [0.8] * 3, [0.73, 0.74, 0.75]),
+        # 3 points above real-only, all of them classical's: no better than classical itself
+        "filt": result(arms["combo"], [0.79] * 3, [0.735, 0.735, 0.75]),
+        # chosen on validation, and 1 point above classical on every seed
+        "soft": result(soft, [0.81] * 3, [0.74, 0.75, 0.76]),
+    }
+    out = summarize(res, arms["real"], Protocol(), 3)
+    assert out["combination_chosen_on_validation"] == "soft"
+    assert out["arms"]["soft"]["vs_classical"]["mean"] == pytest.approx(0.01)
+    assert out["arms"]["filt"]["vs_classical"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert "classical" not in out["arms"]["real"] and "vs_classical" not in out["arms"]["classical"]
+    assert "chooses soft: synthetic images add to classical augmentation" in out["on_classical"]
+    assert "filt +0.00 points" in out["on_classical"]
+    res["filt"] = result(arms["combo"], [0.81] * 3, [0.735, 0.735, 0.75])  # a tie: neither is chosen
+    tied = summarize(res, arms["real"], Protocol(), 3)
+    assert tied["combination_chosen_on_validation"] is None
+    assert "ties 2 of them, so none is chosen: no gain shown" in tied["on_classical"]
+    lines = study_lines({"study": tied, "n_test": 30})
+    assert any(line.startswith("On top of classical augmentation: against classical") for line in lines)
+    del res["classical"]  # no classical arm: nothing to compare the combinations with
+    assert "on_classical" not in summarize(res, arms["real"], Protocol(), 3)
+
+
 def test_arms_are_chosen_by_key_and_real_always_runs():
     from srgan.augment.study import default_arms
     from srgan.errors import ConfigError
 
     every = default_arms(has_classical=True, thresholds=(0.5, 0.9))
     assert [a.key for a in every] == ["real", "real-x2", "synthetic", "filtered-0.5", "filtered-0.9", "soft",
-                                      "pretrain", "classical", "combo"]  # fmt: skip
+                                      "pretrain", "classical", "combo", "combo-soft"]  # fmt: skip
     some = default_arms(has_classical=True, thresholds=(0.5, 0.9), keys=("classical", "filtered-0.9"))
     assert [a.key for a in some] == ["real", "filtered-0.9", "classical"]
     with pytest.raises(ConfigError, match=r"unknown arm.*filtered-0\.7"):

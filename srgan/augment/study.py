@@ -86,14 +86,15 @@ class Arm:
 
     @property
     def key(self) -> str:
-        """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo.
+        """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo,
+        combo-soft.
 
         Variants with another share of added images per batch carry it: ``soft@0.2``.
         """
         if not self.extra:
             return "real" if self.epoch_scale == 1 else f"real-x{self.epoch_scale}"
         if "classical" in self.extra:
-            base = "combo" if "synthetic" in self.extra else "classical"
+            base = ("combo-soft" if self.soft_labels else "combo") if "synthetic" in self.extra else "classical"
         elif self.pretrain:
             base = "pretrain"
         elif self.soft_labels:
@@ -304,7 +305,8 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
 def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
                  keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = ()) -> list[Arm]:  # fmt: skip
     """Real first (it is every seed's teacher), then real-only over twice the epochs (``real-x2``: as many steps
-    as the arms whose batches are half added images), each synthetic recipe, classical and the combination.
+    as the arms whose batches are half added images), each synthetic recipe, classical and the combinations
+    (classical with the filtered synthetic images, and with the soft-labelled ones).
 
     ``shares``: also run the plain, the most strictly filtered and the soft-label recipes with these
     shares of synthetic images per batch (keys ``synthetic@0.2``, ...). ``keys``: keep only these
@@ -333,7 +335,9 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     if has_classical:
         arms += [Arm("real + classical", ("classical",), real_fraction),
                  Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
-                     threshold=max(thresholds))]  # fmt: skip
+                     threshold=max(thresholds)),
+                 Arm("real + classical + synthetic, soft labels", ("classical", "synthetic"), real_fraction,
+                     soft_labels=True)]  # fmt: skip
     if keys is not None:
         known = {a.key for a in arms}
         if unknown := sorted(set(keys) - known):

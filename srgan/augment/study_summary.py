@@ -103,10 +103,36 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
         )
         if c["mean"] <= control_gain:
             out["verdict"] += " (no more than the real-only control over more epochs gains)"
+    if classical is not None:
+        _on_classical(out, results, classical)
     if chosen is not None and not out["sanity"].startswith("ok"):
         why = "was not run" if out["sanity"].startswith("not checked") else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
     return out
+
+
+def _on_classical(out: dict[str, Any], results: dict[str, ArmResult], classical: str) -> None:
+    """What synthetic images add to classical augmentation: each combination against the classical arm, paired.
+
+    A combination can beat real-only on the classical images' gain alone, so its difference to real-only says
+    nothing about the synthetic ones; this line does. Validation chooses among the combinations, as above.
+    """
+    combos = [n for n, r in results.items() if {"classical", "synthetic"} <= set(r.arm.extra)]
+    if not combos:
+        return
+    table, base = out["arms"], results[classical].test()
+    for n in combos:
+        table[n]["vs_classical"] = compare(base, results[n].test())
+    top = max(table[n]["val_mean"] for n in combos)
+    picks = [n for n in combos if math.isclose(table[n]["val_mean"], top, abs_tol=1e-9)]
+    pick = picks[0] if len(picks) == 1 else None
+    out["combination_chosen_on_validation"] = pick
+    out["on_classical"] = (
+        f"against {classical}, paired: " + "; ".join(f"{n} {_interval(table[n]['vs_classical'])}" for n in combos)
+        + (f"; validation chooses {pick}" if pick else f"; validation ties {len(picks)} of them, so none is chosen")
+        + (": synthetic images add to classical augmentation" if pick and _helped(table[pick]["vs_classical"]) else
+           ": no gain shown from synthetic images on top of classical augmentation")
+    )  # fmt: skip
 
 
 #: how each ``Protocol.selection`` breaks ties in validation accuracy, as the report says it
@@ -141,6 +167,8 @@ def study_lines(result: dict[str, Any]) -> list[str]:
                      f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
     if "sanity" in st:
         lines += ["", f"Sanity: {st['sanity']}."]
+    if "on_classical" in st:
+        lines += ["", f"On top of classical augmentation: {st['on_classical']}."]
     if "steps_control" in st:
         lines += ["", f"Steps: {st['steps_control']}."]
     lines += ["", f"Verdict: {st.get('verdict', 'no synthetic recipe was run')}."]
