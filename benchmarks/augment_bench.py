@@ -181,8 +181,10 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
     counts = generate(ckpt, synth, per_class=spec["synth_per_class"], truncation=truncation)
     gen_rate = sum(counts.values()) / (time.perf_counter() - t0)
     preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
-    run_classical(train_dir, work / "classical", pipeline=preset,
-                  per_image=spec["classical"], seed=1, overwrite=True)  # fmt: skip
+    # albumentations' per-transform seeding, with which the committed study caches' classical sets were made (their
+    # digests cover every image): every transform drew the same numbers. `srgan augment` now draws from one stream
+    run_classical(train_dir, work / "classical", pipeline=preset, per_image=spec["classical"], seed=1,
+                  overwrite=True, seeding="per-transform")  # fmt: skip
     res: dict[str, object] = {"gan_steps": steps, "gan_seconds_this_run": gan_seconds}
     timing = gan_dir / "timing.json"
     if steps > start:

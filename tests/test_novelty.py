@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.augment.novelty import NearCopyFilter, copy_check, copy_lines, nearest
+from srgan.augment.novelty import NearCopyFilter, copy_check, copy_lines, mirrored_pixels, nearest, pixels
 
 
 def _brute(q: np.ndarray, r: np.ndarray, same: bool) -> np.ndarray:
@@ -60,6 +60,32 @@ def test_the_filter_flags_by_the_same_rule():
     new = torch.cat([real[:3] + 0.01, torch.from_numpy(rng.uniform(-1, 1, size=(5, 3, 4, 4)))])
     r = f.ratios(new)
     assert (r[:3] < f.ratio).all() and (r[3:] >= f.ratio).all() and ((r >= 0) & (r <= 1)).all()
+
+
+def test_mirror_image_copies_are_caught_only_when_mirrors_count():
+    rng = np.random.default_rng(3)
+    imgs = torch.from_numpy(rng.uniform(-1, 1, size=(60, 3, 8, 8)))
+    real, mirrored = pixels(imgs), mirrored_pixels(imgs)
+    flipped = imgs[:10].flip(3) + 0.01  # mirror images of 10 training images: far from them in plain pixels
+    fresh = torch.from_numpy(rng.uniform(-1, 1, size=(30, 3, 8, 8)))
+    assert copy_check(real, pixels(flipped))["near_copies"] == 0
+    c = copy_check(real, pixels(torch.cat([flipped, fresh])), mirrored=mirrored, test=pixels(fresh))
+    assert c["near_copies"] == 10 and c["mirrored"] and c["test_near_copy_share"] == 0.0
+    assert [s for s, _, _ in c["closest"][:10]] == [r for _, r, _ in c["closest"][:10]]  # each beside its source
+    assert c["real_near_copy_share"] == 0.0  # a real image is not a copy of its own mirror image
+    d, i = nearest(pixels(flipped), real, mirrored=mirrored)
+    np.testing.assert_allclose(d[:, 0], np.linalg.norm(pixels(flipped) - mirrored[:10], axis=1), rtol=1e-9)
+    assert (i[:, 0] == np.arange(10)).all()
+    # a symmetric image is its own mirror image: one real image, not two tied ones (so its copies are still caught)
+    sym = (imgs + imgs.flip(3)) / 2
+    dsym = copy_check(pixels(sym), pixels(sym[:5] + 0.01), mirrored=mirrored_pixels(sym))
+    assert dsym["near_copies"] == 5 and dsym["real_near_copy_share"] == 0.0
+    f = NearCopyFilter.fit(imgs, mirror=True)
+    assert (f.ratios(flipped) < f.ratio).all() and (NearCopyFilter.fit(imgs).ratios(flipped) >= f.ratio).all()
+    assert "pixels, mirror images included" in copy_lines(c)[0]
+    assert "(pixels)" in copy_lines({**c, "mirrored": False})[0]
+    with pytest.raises(ValueError, match="one row per reference row"):
+        nearest(real, real, mirrored=mirrored[:5])
 
 
 def test_bad_arguments_are_refused():

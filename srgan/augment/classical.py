@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import albumentations as A
 import cv2
@@ -28,6 +29,9 @@ from srgan.progress import Progress, report
 __all__ = ["PRESETS", "ClassicalReport", "augment_image", "build_preset", "load_pipeline", "run_classical"]
 
 log = logging.getLogger(__name__)
+
+#: how a pipeline is seeded for each output (see :func:`augment_image`)
+Seeding = Literal["stream", "per-transform"]
 
 PRESETS = ("light", "medium", "heavy", "sr-degrade")
 
@@ -124,8 +128,14 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def augment_image(pipeline: A.Compose, array: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def augment_image(pipeline: A.Compose, array: np.ndarray, seed: int, *,
+                  seeding: Seeding = "stream") -> tuple[np.ndarray, list[dict[str, Any]]]:  # fmt: skip
     """One seeded pass of ``pipeline`` over an ``(H, W, C)`` image; the output and the transforms applied.
+
+    ``seeding``: ``"stream"``, one random stream the transforms draw from in turn; ``"per-transform"``,
+    albumentations' ``Compose.set_random_seed``, which seeds every transform alike so that they all draw
+    the same numbers (a flip at p 0.5 always comes with an affine at p 0.9). Sets made before 2026-12-02
+    were made that way; it is kept only so they can be remade byte for byte (the benchmarks' study caches).
 
     Alpha (gray + alpha, RGBA) goes through as albumentations' mask: it follows the geometry
     (flips, affine) and no colour or noise transform touches it, so colour transforms, which take
@@ -140,7 +150,12 @@ def augment_image(pipeline: A.Compose, array: np.ndarray, seed: int) -> tuple[np
     inputs: dict[str, np.ndarray] = {"image": colour[:, :, 0] if colour.shape[2] == 1 else colour}
     if has_alpha:
         inputs["mask"] = array[:, :, -1]
-    pipeline.set_random_seed(seed)
+    if seeding == "per-transform":
+        pipeline.set_random_seed(seed)
+    elif seeding == "stream":
+        pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    else:
+        raise ConfigError(f"unknown seeding {seeding!r}; choose stream or per-transform")
     res = pipeline(**inputs)
     out = res["image"] if res["image"].ndim == 3 else res["image"][:, :, None]
     if has_alpha:
@@ -171,8 +186,12 @@ def run_classical(
     overwrite: bool = False,
     progress: Progress | None = None,
     pipeline_file: str | Path | None = None,
+    seeding: Seeding = "stream",
 ) -> ClassicalReport:
-    """Write ``per_image`` augmented copies of every image of SRC into OUT (same layout)."""
+    """Write ``per_image`` augmented copies of every image of SRC into OUT (same layout).
+
+    ``seeding``: see :func:`augment_image` (``"per-transform"`` only to remake sets made before 2026-12-02).
+    """
     if per_image < 1:
         raise ConfigError("--per-image must be at least 1")
     ds: FolderDataset = scan_folder(src)
@@ -204,7 +223,7 @@ def run_classical(
         for k in range(per_image):
             s = output_seed(seed, rel, k)
             try:
-                aug, applied = augment_image(pipeline, img.array, s)
+                aug, applied = augment_image(pipeline, img.array, s, seeding=seeding)
             except Exception as exc:  # a user's pipeline may raise anything; the batch goes on
                 why = " ".join(str(exc).split())  # one line, whatever the library wrote
                 msg = f"{f}: the pipeline failed on this image ({type(exc).__name__}: {why[:300]})"
@@ -216,7 +235,7 @@ def run_classical(
             write_image(dst, aug, meta=img.meta)
             result.written += 1
             lines.append(json.dumps({"output": dst.relative_to(out_root).as_posix(), "source": rel.as_posix(),
-                                     "class": label, "status": "augmented", "seed": s, "copy": k,
+                                     "class": label, "status": "augmented", "seed": s, "seeding": seeding, "copy": k,
                                      "transforms": applied}))  # fmt: skip
     tick(len(ds.files), len(ds.files))
     atomic_write_bytes(result.manifest, ("\n".join(lines) + "\n").encode())

@@ -9,6 +9,11 @@ each other, and would pass for a copy of all of them; a copy of one image is nea
 Read the share against fresh real images of the same data (a test folder): datasets hold
 near-duplicates of their own (about 3 % of CIFAR-10's test images have one in its training set,
 Barz & Denzler 2020), so fresh images show a share above zero too.
+
+A GAN trained on mirrored images (``GanConfig.flip``) can draw a mirror image of a training image,
+which lies far from the original in pixels. With ``mirrored`` (the real images flipped left to right,
+:func:`mirrored_pixels`), each real image's distance is the nearer of it and its mirror image, so
+such a copy is caught; the ratio stays one between two different real images.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["RATIO", "NearCopyFilter", "copy_check", "copy_lines", "nearest", "pixels"]
+__all__ = ["RATIO", "NearCopyFilter", "copy_check", "copy_lines", "mirrored_pixels", "nearest", "pixels"]
 
 #: d1 / d2 under this: a near-copy of the nearest real image
 RATIO = 1 / 3
@@ -30,22 +35,32 @@ def pixels(x: torch.Tensor) -> np.ndarray:
     return x.flatten(1).double().numpy()
 
 
+def mirrored_pixels(x: torch.Tensor) -> np.ndarray:
+    """The rows of :func:`pixels` for the images flipped left to right."""
+    return pixels(x.flip(3))
+
+
 @torch.no_grad()
-def nearest(query: np.ndarray, ref: np.ndarray, *, k: int = 2, leave_one_out: bool = False,
-            chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def nearest(query: np.ndarray, ref: np.ndarray, *, k: int = 2, leave_one_out: bool = False, chunk: int = 512,
+            mirrored: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """For each row of ``query``: the Euclidean distances to its ``k`` nearest rows of ``ref`` and their indices.
 
-    ``leave_one_out``: ``query`` is ``ref`` and a row may not be its own neighbour.
+    ``leave_one_out``: ``query`` is ``ref`` and a row may not be its own neighbour (nor its mirror image).
+    ``mirrored``: ``ref``'s images flipped, row for row; a reference image's distance is the nearer of the two.
     """
     if leave_one_out and query.shape != ref.shape:
         raise ValueError("leave_one_out needs query and ref to be the same rows")
+    if mirrored is not None and mirrored.shape != ref.shape:
+        raise ValueError("mirrored needs one row per reference row")
     if ref.shape[0] < k + leave_one_out:
         raise ValueError(f"{ref.shape[0]} reference rows: too few for {k} nearest neighbours")
-    r = torch.from_numpy(np.ascontiguousarray(ref, dtype=np.float64))
+    refs = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)) for a in (ref, mirrored) if a is not None]
     dist, idx = [], []
     for i in range(0, query.shape[0], chunk):
         q = torch.from_numpy(np.ascontiguousarray(query[i : i + chunk], dtype=np.float64))
-        d = torch.cdist(q, r, compute_mode="use_mm_for_euclid_dist")
+        d = torch.cdist(q, refs[0], compute_mode="use_mm_for_euclid_dist")
+        if len(refs) > 1:
+            d = torch.minimum(d, torch.cdist(q, refs[1], compute_mode="use_mm_for_euclid_dist"))
         if leave_one_out:
             rows = torch.arange(q.shape[0])
             d[rows, rows + i] = torch.inf
@@ -67,7 +82,7 @@ def _check_ratio(ratio: float) -> None:
 
 
 def copy_check(real: np.ndarray, synth: np.ndarray, *, test: np.ndarray | None = None, ratio: float = RATIO,
-               pairs: int = 8) -> dict[str, Any]:  # fmt: skip
+               pairs: int = 8, mirrored: np.ndarray | None = None) -> dict[str, Any]:  # fmt: skip
     """Near-copy statistics of ``synth`` rows against ``real`` rows, as the report gives them.
 
     Returns the median distances to the nearest real row (synthetic; real, leaving each out), the
@@ -76,15 +91,17 @@ def copy_check(real: np.ndarray, synth: np.ndarray, *, test: np.ndarray | None =
     share among the real rows themselves), and the ``pairs`` lowest-ratio (synthetic index, real
     index, ratio) for a grid. With ``test`` rows (fresh real images), also their near-copy share
     (``test_near_copy_share``, over ``n_test``): what a generator that does not copy would show.
+    ``mirrored``: ``real`` flipped, row for row (see :func:`nearest`), so mirror-image copies count.
     """
     _check_ratio(ratio)
-    d_real, _ = nearest(real, real, leave_one_out=True)
-    d_syn, j = nearest(synth, real)
+    d_real, _ = nearest(real, real, leave_one_out=True, mirrored=mirrored)
+    d_syn, j = nearest(synth, real, mirrored=mirrored)
     r = _ratio(d_syn)
     close = r < ratio
     order = np.argsort(r, kind="stable")[:pairs]
     out: dict[str, Any] = {
         "ratio": ratio,
+        "mirrored": mirrored is not None,
         "median_synthetic": float(np.median(d_syn[:, 0])),
         "median_real": float(np.median(d_real[:, 0])),
         "median_ratio": float(np.median(r)),
@@ -94,7 +111,7 @@ def copy_check(real: np.ndarray, synth: np.ndarray, *, test: np.ndarray | None =
         "closest": [(int(i), int(j[i, 0]), float(r[i])) for i in order],
     }
     if test is not None:
-        out["test_near_copy_share"] = float((_ratio(nearest(test, real)[0]) < ratio).mean())
+        out["test_near_copy_share"] = float((_ratio(nearest(test, real, mirrored=mirrored)[0]) < ratio).mean())
         out["n_test"] = int(test.shape[0])
     return out
 
@@ -105,8 +122,9 @@ def copy_lines(c: dict[str, Any] | None) -> list[str]:
         return []
     ref = (f"; by the same rule {100 * c['test_near_copy_share']:.1f} % of the {c['n_test']} held-out test images "
            "are" if "test_near_copy_share" in c else "")  # fmt: skip
+    how = "pixels, mirror images included" if c.get("mirrored") else "pixels"
     return [
-        f"- Copying check (pixels): {c['near_copies']} synthetic images ({100 * c['near_copy_share']:.1f} %) are "
+        f"- Copying check ({how}): {c['near_copies']} synthetic images ({100 * c['near_copy_share']:.1f} %) are "
         f"near-copies of a training image, nearer to it than {c['ratio']:.2g}x their distance to the second nearest "
         f"(Yoon et al. 2023){ref}, and {100 * c['real_near_copy_share']:.1f} % of the training images are of "
         f"another. Median distance to the nearest training image: {c['median_synthetic']:.2f} for the synthetic "
@@ -121,14 +139,16 @@ class NearCopyFilter:
 
     real: np.ndarray  # the real images as :func:`pixels` rows
     ratio: float = RATIO
+    mirrored: np.ndarray | None = None  # the real images flipped (:func:`mirrored_pixels`): mirror copies count
 
     @classmethod
-    def fit(cls, real: torch.Tensor, ratio: float = RATIO) -> NearCopyFilter:
+    def fit(cls, real: torch.Tensor, ratio: float = RATIO, *, mirror: bool = False) -> NearCopyFilter:
+        """``mirror``: a mirror image of a real image is a copy too (for a GAN trained on flipped images)."""
         _check_ratio(ratio)
         if real.shape[0] < 2:
             raise ValueError("the near-copy filter needs at least 2 real images")
-        return cls(pixels(real), ratio)
+        return cls(pixels(real), ratio, mirrored_pixels(real) if mirror else None)
 
     def ratios(self, x: torch.Tensor) -> np.ndarray:
         """Each image's ``d1 / d2`` to the real images, in [0, 1]; under ``ratio``: a near-copy."""
-        return _ratio(nearest(pixels(x), self.real)[0])
+        return _ratio(nearest(pixels(x), self.real, mirrored=self.mirrored)[0])

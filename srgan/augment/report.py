@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
-from srgan.augment.novelty import copy_check, copy_lines, pixels
+from srgan.augment.novelty import copy_check, copy_lines, mirrored_pixels, pixels
 from srgan.augment.study import Protocol, default_arms, run_study, validation_names
 from srgan.augment.study_cache import StudyCache, fingerprint
 from srgan.augment.study_summary import study_lines
@@ -286,8 +286,9 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
     result["fid_squeezenet"] = fid(fr, fs)
     kmean, kstd = kid(fr, fs)
     result["kid_squeezenet"] = {"mean": kmean, "std": kstd}
-    result["copying"] = copy_check(pixels(real.images), pixels(synth.images),
-                                   test=None if test is None else pixels(test.images))  # fmt: skip
+    result["copying"] = copy_check(pixels(real.images), pixels(synth.images),  # mirror copies count when flips do
+                                   test=None if test is None else pixels(test.images),
+                                   mirrored=mirrored_pixels(real.images) if flip else None)  # fmt: skip
     # Downstream value: the study protocol (augment.study), or the quick fixed-step one.
     if test is not None and study is not None:
         opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device, study_cache)

@@ -34,8 +34,8 @@ def _filter_options(p: argparse._ActionsContainer) -> None:
     p.add_argument("--teacher-epochs", type=int, default=30, help="epochs of that classifier (ResNet-20)")
     p.add_argument("--drop-near-copies", action="store_true",
                    help="drop near-copies of a real image: samples nearer to their nearest real image than a "
-                   "third of the distance to the next nearest (pixels); manifest.jsonl gets each kept image's "
-                   "ratio")  # fmt: skip
+                   "third of the distance to the next nearest (pixels; a mirror image counts as a copy when the "
+                   "GAN trained with flips); manifest.jsonl gets each kept image's ratio")  # fmt: skip
 
 
 def _check_filters(args: argparse.Namespace, real_dir: str | None) -> None:
@@ -67,8 +67,11 @@ def _teacher(args: argparse.Namespace, real_dir: str | None, size: int, device: 
     return train_teacher(real, proto=proto, progress=bar, device=device).cpu()
 
 
-def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int) -> object:
-    """The --drop-near-copies filter over the real images; None without the option."""
+def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int, *, mirror: bool) -> object:
+    """The --drop-near-copies filter over the real images; None without the option.
+
+    ``mirror``: the GAN saw mirrored images, so a mirror image of a real one is a copy too.
+    """
     if not args.drop_near_copies:
         return None
     if real_dir is None:
@@ -79,7 +82,7 @@ def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int) -> o
     real = load_images(real_dir, size).images
     if real.shape[0] < 2:
         raise ConfigError(f"--drop-near-copies needs at least 2 real images, {real_dir} has {real.shape[0]}")
-    return NearCopyFilter.fit(real)
+    return NearCopyFilter.fit(real, mirror=mirror)
 
 
 def add_augment(sub: argparse._SubParsersAction) -> None:
@@ -258,9 +261,10 @@ def cmd_augment(args: argparse.Namespace) -> int:
                  len(hold_out))  # fmt: skip
     ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, hold_out=hold_out, device=device,
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
+    near = _near_filter(args, args.src, args.size, mirror=cfg.flip)
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.src, args.size, str(device)),
-                      threshold=args.keep_confident or 0.0, near=_near_filter(args, args.src, args.size),
+                      threshold=args.keep_confident or 0.0, near=near,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
     if args.report:
@@ -280,11 +284,11 @@ def cmd_augment_generate(args: argparse.Namespace) -> int:
     inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]
     check_disjoint(Path(args.out), files=inputs, folders=[("real folder", args.real)])
     _check_filters(args, args.real)
-    size = int(load_generator_checkpoint(args.checkpoint)[2]["size"])
-    near = _near_filter(args, args.real, size)
+    cfg = load_generator_checkpoint(args.checkpoint)[2]
+    near = _near_filter(args, args.real, int(cfg["size"]), mirror=bool(cfg.get("flip", True)))
     prepare_output(Path(args.out), overwrite=args.overwrite)
     counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      truncation=args.truncation, teacher=_teacher(args, args.real, size),
+                      truncation=args.truncation, teacher=_teacher(args, args.real, int(cfg["size"])),
                       threshold=args.keep_confident or 0.0, near=near,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
