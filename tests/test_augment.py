@@ -450,6 +450,25 @@ def test_generate_keeps_confident_samples_with_soft_labels(labelled, tmp_path, c
     assert sum(strict.values()) == 0 and "only 0 of 2 samples" in caplog.text
 
 
+def test_the_keep_confident_classifier_is_kept_and_not_trained_again_on_resume(labelled, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["augment", str(labelled), str(out), "--engine", "gan", "--steps", "2", "--batch-size", "8", "--width",
+            "16", "--per-class", "2", "--keep-confident", "0.0", "--teacher-epochs", "1", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert "training the --keep-confident classifier" in capsys.readouterr().err
+    kept = list((out / ".gan" / "teacher").glob("*-teacher.pt"))
+    assert len(kept) == 1
+    first = (out / "manifest.jsonl").read_text()
+    assert main([*args, "--resume"]) == 0  # say it was stopped while writing: the classifier is not trained again
+    err = capsys.readouterr().err
+    assert "using the --keep-confident classifier trained before" in err and "training the" not in err
+    assert (out / "manifest.jsonl").read_text() == first  # the same classifier: the same soft labels
+    more = [*args[:-2], "2", "--no-progress", "--resume"]  # --teacher-epochs 2: another classifier, trained anew
+    assert main(more) == 0
+    assert "training the --keep-confident classifier: ResNet-20, 2 epoch(s)" in capsys.readouterr().err
+    assert len(list((out / ".gan" / "teacher").glob("*-teacher.pt"))) == 2
+
+
 def test_generate_drops_near_copies_and_records_each_ratio(labelled, tmp_path, caplog, capsys):
     from srgan.augment.novelty import NearCopyFilter, nearest, pixels
     from srgan.data.labelled import load_images

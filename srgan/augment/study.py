@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Arm",
     "Protocol",
+    "classifier_from_state",
     "compare",
     "default_arms",
     "filter_by_confidence",
@@ -239,7 +240,8 @@ def _not_from(names: list[str], held_out: set[str]) -> torch.Tensor:
     return torch.tensor(kept, dtype=torch.long)
 
 
-def _classifier(real: ImageSet, state: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
+def classifier_from_state(real: ImageSet, state: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
+    """A ResNet-20 for ``real``'s images and classes with saved weights (a cached teacher), in eval mode."""
     model = ResNet20(channels=real.images.shape[1], num_classes=len(real.classes))
     model.load_state_dict(state)
     return model.to(device).eval()
@@ -373,7 +375,8 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
             cached = cache.load(seed, arm) if cache is not None else None
             if cached is not None and arm is real_arm and cache is not None:
                 state = cache.load_teacher(seed)  # without it the real run is redone, to get the teacher
-                cached, teacher = (None, None) if state is None else (cached, _classifier(data["real"], state, device))
+                teacher = None if state is None else classifier_from_state(data["real"], state, device)
+                cached = None if state is None else cached
             if cached is not None:
                 run, n_added = cached
             else:

@@ -49,22 +49,35 @@ def _check_filters(args: argparse.Namespace, real_dir: str | None) -> None:
         raise ConfigError(f"--keep-confident must be in [0, 1], got {args.keep_confident:g}")
 
 
-def _teacher(args: argparse.Namespace, real_dir: str | None, size: int, device: str = "cpu") -> object:
-    """The --keep-confident classifier, trained before any sample is written; None without the option."""
+def _teacher(args: argparse.Namespace, real_dir: str | None, size: int, device: str = "cpu",
+             keep: Path | None = None) -> object:  # fmt: skip
+    """The --keep-confident classifier, trained before any sample is written; None without the option.
+
+    ``keep``: a folder to save it in, and to load it from when it was trained there on the same images with
+    the same settings (``augment --engine gan --resume`` does not train it again).
+    """
     if args.keep_confident is None:
         return None
     if real_dir is None:
         raise ConfigError("--keep-confident needs the real images: give them with --real DIR")
-    from srgan.augment.study import Protocol, train_teacher
+    from srgan.augment.study import Protocol, classifier_from_state, train_teacher
+    from srgan.augment.study_cache import StudyCache, fingerprint
     from srgan.data.labelled import load_images
 
     real = load_images(real_dir, size)
+    proto = Protocol(epochs=args.teacher_epochs, flip=not getattr(args, "no_flip", False))
+    cache = None if keep is None else StudyCache(keep, fingerprint({"real": real}, real, proto))
+    if cache is not None and (state := cache.load_teacher(0)) is not None:
+        log.info("using the --keep-confident classifier trained before, kept in %s", keep)
+        return classifier_from_state(real, state, "cpu")
     log.info("training the --keep-confident classifier: ResNet-20, %d epoch(s) over %d images (minutes on a CPU)",
              args.teacher_epochs, real.images.shape[0])  # fmt: skip
     # it trains on DEVICE; the samples it judges are made on the CPU
-    proto = Protocol(epochs=args.teacher_epochs, flip=not getattr(args, "no_flip", False))
     bar = Bar("classifier", "epoch", enabled=not args.no_progress)
-    return train_teacher(real, proto=proto, progress=bar, device=device).cpu()
+    model = train_teacher(real, proto=proto, progress=bar, device=device).cpu()
+    if cache is not None:
+        cache.save_teacher(0, model)
+    return model
 
 
 def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int, *, mirror: bool) -> object:
@@ -262,8 +275,9 @@ def cmd_augment(args: argparse.Namespace) -> int:
     ckpt = train_gan(args.src, out / ".gan", cfg, resume=args.resume, hold_out=hold_out, device=device,
                      progress=Bar("gan", "step", enabled=not args.no_progress))  # fmt: skip
     near = _near_filter(args, args.src, args.size, mirror=cfg.flip)
+    teacher = _teacher(args, args.src, args.size, str(device), out / ".gan" / "teacher")
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
-                      truncation=args.truncation, teacher=_teacher(args, args.src, args.size, str(device)),
+                      truncation=args.truncation, teacher=teacher,
                       threshold=args.keep_confident or 0.0, near=near,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
