@@ -197,6 +197,11 @@ def test_combinations_are_compared_with_classical_and_chosen_on_validation():
     assert "ties 2 of them, so none is chosen: no gain shown" in tied["on_classical"]
     lines = study_lines({"study": tied, "n_test": 30})
     assert any(line.startswith("On top of classical augmentation: against classical") for line in lines)
+    one = summarize({k: v for k, v in res.items() if k != "filt"}, arms["real"], Protocol(), 3)
+    assert one["on_classical"] == (
+        "against classical, paired: soft +1.00 points (95 % CI +1.00 to +1.00): "
+        "synthetic images add to classical augmentation"
+    )  # one combination: no choice
     del res["classical"]  # no classical arm: nothing to compare the combinations with
     assert "on_classical" not in summarize(res, arms["real"], Protocol(), 3)
 

@@ -129,7 +129,8 @@ def _on_classical(out: dict[str, Any], results: dict[str, ArmResult], classical:
     out["combination_chosen_on_validation"] = pick
     out["on_classical"] = (
         f"against {classical}, paired: " + "; ".join(f"{n} {_interval(table[n]['vs_classical'])}" for n in combos)
-        + (f"; validation chooses {pick}" if pick else f"; validation ties {len(picks)} of them, so none is chosen")
+        + ("" if len(combos) == 1 else f"; validation chooses {pick}" if pick else
+           f"; validation ties {len(picks)} of them, so none is chosen")
         + (": synthetic images add to classical augmentation" if pick and _helped(table[pick]["vs_classical"]) else
            ": no gain shown from synthetic images on top of classical augmentation")
     )  # fmt: skip
