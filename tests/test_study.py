@@ -271,6 +271,18 @@ def test_cache_resumes_a_study_and_splits_it_by_seed(sets, tmp_path, monkeypatch
         assert row["runs"] == zero["arms"][name]["runs"] + one["arms"][name]["runs"]
         threads = torch.get_num_threads()  # the time column says how many CPU threads it took
         assert row["devices"] == [f"cpu, {threads} thread{'s' if threads != 1 else ''}"]
+    # every arm cached: the report is rewritten without the teachers (removed once a study is complete)
+    for t in (tmp_path / "cache").glob("*-teacher.pt"):
+        t.unlink()
+    assert run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms, cache=cache)["arms"] == both["arms"]
+    missing = next((tmp_path / "cache").glob("*-seed1-filtered-0.json"))
+    missing.unlink()  # an arm that needs the teacher is not cached: real is trained again, to get it
+    with pytest.raises(AssertionError, match="trained again"):
+        run_study(data, sets["test"], proto=FAST, seeds=2, arms=arms, cache=cache)
+    monkeypatch.undo()
+    again = run_study(data, sets["test"], proto=FAST, seeds=[1], arms=arms, cache=cache)
+    assert again["arms"]["real"]["runs"] == one["arms"]["real"]["runs"]  # the same real run, reproduced
+    monkeypatch.setattr(study, "run_arm", no_training)
     # a run cached before threads were recorded still loads, and says only where it trained
     path = next((tmp_path / "cache").glob("*-seed0-real.json"))
     rec = json.loads(path.read_text())
