@@ -370,11 +370,12 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
     total = len(seed_list) * len(arms)
     for si, seed in enumerate(seed_list):
         teacher: torch.nn.Module | None = None
+        loaded = [cache.load(seed, a) if cache is not None else None for a in arms]
         # the teacher is needed only to train an arm that filters or soft-labels and is not cached yet
-        needs_teacher = cache is None or any(a.needs_teacher and cache.load(seed, a) is None for a in arms)
+        needs_teacher = any(a.needs_teacher and run is None for a, run in zip(arms, loaded, strict=True))
         for i, arm in enumerate(arms):
             tick(si * len(arms) + i, total, arm=arm.name, seed=seed)
-            cached = cache.load(seed, arm) if cache is not None else None
+            cached = loaded[i]
             if cached is not None and arm is real_arm and cache is not None and needs_teacher:
                 state = cache.load_teacher(seed)  # without it the real run is redone, to get the teacher
                 teacher = None if state is None else classifier_from_state(data["real"], state, device)
