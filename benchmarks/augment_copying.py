@@ -14,6 +14,11 @@ benchmarks/results/augment_copying.md and .json, and augment_copying_<dataset>.p
 images nearest to being copies (lowest ratio), each above its nearest training image. Where the
 GAN trained on mirrored images (CIFAR, not the digits), a mirror image of a training image counts as
 a copy of it, as in the report.
+
+It also counts which geometric transforms the classical images got, from their manifest, and what the
+same pipeline and seeds give with the classical engine's current seeding (one random stream the
+transforms draw from in turn). The benchmark's sets were made with albumentations' per-transform seeding,
+which seeds every transform alike, so that a transform at p 0.5 never fires without one at p 0.9.
 """
 
 from __future__ import annotations
@@ -22,16 +27,45 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
+from pathlib import Path
 
 import torch
 from augment_bench import SETS, work_dir
 from common import RESULTS, command_line, data_dir, machine, machine_markdown
 
+from srgan.augment.classical import augment_image, load_pipeline
 from srgan.augment.novelty import copy_check, mirrored_pixels, pixels
 from srgan.augment.report import grid
 from srgan.data.labelled import load_images
 from srgan.fsutil import atomic_write_bytes
-from srgan.imageio import write_image
+from srgan.imageio import load_image, write_image
+
+GEOMETRY = ("flip and affine", "affine alone", "flip alone", "neither (colour or noise at most)",
+            "no transform at all")  # fmt: skip
+
+
+def geometry(names: list[str]) -> Counter[str]:
+    """The rows of ``GEOMETRY`` one output's applied transforms fall in (the last two may both hold)."""
+    flip, affine = "HorizontalFlip" in names, "Affine" in names
+    row = GEOMETRY[0] if flip and affine else GEOMETRY[1] if affine else GEOMETRY[2] if flip else GEOMETRY[3]
+    return Counter([row] + ([GEOMETRY[4]] if not names else []))
+
+
+def transform_counts(classical: Path, train: Path) -> dict[str, dict[str, int]]:
+    """GEOMETRY counts over the classical set as made (its manifest) and as its seeds replay now."""
+    pipeline = load_pipeline(classical / "pipeline.yaml")
+    made: Counter[str] = Counter()
+    now: Counter[str] = Counter()
+    for line in (classical / "manifest.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("status") != "augmented":
+            continue
+        made += geometry([t["transform"] for t in rec["transforms"]])
+        _, applied = augment_image(pipeline, load_image(train / rec["source"]).array, int(rec["seed"]))
+        now += geometry([t["transform"] for t in applied])
+    return {"as made (per-transform seeding)": {k: made[k] for k in GEOMETRY},
+            "replayed with one stream (now)": {k: now[k] for k in GEOMETRY}}  # fmt: skip
 
 
 def measure(name: str) -> dict[str, object]:
@@ -56,7 +90,8 @@ def measure(name: str) -> dict[str, object]:
             pairs = torch.cat([x[[p[0] for p in c["closest"]]], train.images[[p[1] for p in c["closest"]]]])
             write_image(RESULTS / f"augment_copying_{name}.png", grid(pairs, len(c["closest"])))
     return {"dataset": spec["folder"], "n_real": int(real.shape[0]), "rows": rows, "mirrored": mirrored is not None,
-            "seconds": time.perf_counter() - t0}  # fmt: skip
+            "seconds": time.perf_counter() - t0,
+            "classical_transforms": transform_counts(work / "classical", work / "train")}  # fmt: skip
 
 
 def main() -> None:
@@ -91,6 +126,11 @@ def main() -> None:
             *[f"| {x['set']} | {x['images']} | {x['median_synthetic']:.2f} | {x['median_ratio']:.2f} | "
               f"{x['closest'][0][2]:.2f} | {x['near_copies']} ({100 * x['near_copy_share']:.1f} %) |" for x in rows],
         ]  # fmt: skip
+        counts = r["classical_transforms"]
+        lines += ["", "The classical images' geometric transforms, from the manifest (as made) and with the same "
+                  "pipeline and seeds replayed through the current engine:", "",
+                  "| classical images | " + " | ".join(counts) + " |", "|---|" + "---:|" * len(counts),
+                  *[f"| {k} | " + " | ".join(str(c[k]) for c in counts.values()) + " |" for k in GEOMETRY]]  # fmt: skip
     text = "\n".join(lines) + "\n"
     atomic_write_bytes(RESULTS / "augment_copying.md", text.encode())
     sys.stdout.write(text)
