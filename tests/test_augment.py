@@ -365,9 +365,15 @@ def test_gan_cli_with_upscale_and_generate(labelled, tmp_path, monkeypatch):
                  "--no-flip", "--no-progress"]) == 0  # fmt: skip
     assert torch.load(out / ".gan" / "checkpoint.pt", weights_only=True)["config"]["flip"] is False
     assert read_image(out / "cat" / "gan_00000.png").shape == (64, 64, 3)
+    import srgan.augment.generate as gen_mod
+
+    reads = []
+    real_read = gen_mod.read_checkpoint
+    monkeypatch.setattr(gen_mod, "read_checkpoint", lambda *a: reads.append(a) or real_read(*a))
     assert main(["augment", "generate", str(out / ".gan" / "checkpoint.pt"), str(tmp_path / "regen"),
                  "--per-class", "3", "--truncation", "1.0", "--no-progress"]) == 0  # fmt: skip
     assert len(list_images(tmp_path / "regen" / "coffee")) == 3
+    assert len(reads) == 1  # the checkpoint is read once, not once for its config and again to generate
 
 
 def test_fid_kid_sanity():

@@ -20,7 +20,7 @@ from srgan.progress import Progress, report
 from srgan.train.gan_trainer import step_generator
 from srgan.train.loop import read_checkpoint
 
-__all__ = ["generate", "load_generator_checkpoint", "truncated_noise"]
+__all__ = ["LoadedGan", "generate", "load_generator_checkpoint", "truncated_noise"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,10 @@ def _check_generator_hparams(path: Path, st: Any) -> None:
         raise ModelError(f"{path}: describes a generator of at least {least:,} weights but holds {stored:,}")
 
 
-def load_generator_checkpoint(path: str | Path) -> tuple[CondGenerator, list[str], dict[str, Any]]:
+LoadedGan = tuple[CondGenerator, list[str], dict[str, Any]]  # the generator, its classes, its training config
+
+
+def load_generator_checkpoint(path: str | Path) -> LoadedGan:
     p = Path(path)
     st = read_checkpoint(p, "GAN checkpoint")
     _check_generator_hparams(p, st)
@@ -70,10 +73,10 @@ def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch
     return z
 
 
-def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: int = 0, upscale: str | None = None,
-             batch: int = 100, truncation: float | None = None, teacher: torch.nn.Module | None = None,
-             threshold: float = 0.0, near: NearCopyFilter | None = None, max_tries: int = 10,
-             progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
+def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: int, seed: int = 0,
+             upscale: str | None = None, batch: int = 100, truncation: float | None = None,
+             teacher: torch.nn.Module | None = None, threshold: float = 0.0, near: NearCopyFilter | None = None,
+             max_tries: int = 10, progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
     """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset), and a manifest.
 
     With ``teacher`` (a classifier trained on the real images, taking ``(N, C, S, S)`` in [-1, 1]),
@@ -81,7 +84,8 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
     ``max_tries * per_class`` candidates a class), and ``manifest.jsonl`` records each kept image's
     soft label (the teacher's probabilities) for training with soft targets. With ``near``, samples
     it finds to be near-copies of a real image are dropped too, and the manifest records each kept
-    image's distance to its nearest real image over that to the second nearest.
+    image's distance to its nearest real image over that to the second nearest. ``checkpoint`` may also be
+    what :func:`load_generator_checkpoint` returned, so a caller that read it does not read it twice.
     """
     if per_class < 1:
         raise ConfigError("--per-class must be at least 1")
@@ -89,7 +93,7 @@ def generate(checkpoint: str | Path, out: str | Path, *, per_class: int, seed: i
         raise ConfigError(f"--truncation must be at least 0.1, got {truncation}")
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"the confidence threshold must be in [0, 1], got {threshold}")
-    g, classes, _cfg = load_generator_checkpoint(checkpoint)
+    g, classes, _cfg = checkpoint if isinstance(checkpoint, tuple) else load_generator_checkpoint(checkpoint)
     upscaler = None
     if upscale:
         from srgan.infer import Upscaler

@@ -298,10 +298,11 @@ def cmd_augment_generate(args: argparse.Namespace) -> int:
     inputs = [("checkpoint", args.checkpoint), ("model file", existing_file(args.upscale))]
     check_disjoint(Path(args.out), files=inputs, folders=[("real folder", args.real)])
     _check_filters(args, args.real)
-    cfg = load_generator_checkpoint(args.checkpoint)[2]
+    gan = load_generator_checkpoint(args.checkpoint)
+    cfg = gan[2]
     near = _near_filter(args, args.real, int(cfg["size"]), mirror=bool(cfg.get("flip", True)))
     prepare_output(Path(args.out), overwrite=args.overwrite)
-    counts = generate(args.checkpoint, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
+    counts = generate(gan, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.real, int(cfg["size"])),
                       threshold=args.keep_confident or 0.0, near=near,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
