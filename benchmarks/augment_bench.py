@@ -255,6 +255,13 @@ def main() -> None:
         "--arms", nargs="+", default=None, help="study protocol: arms besides real (see srgan augment report)"
     )
     ap.add_argument("--shares", type=float, nargs="+", default=[], help="study protocol: extra synthetic shares")
+    ap.add_argument(
+        "--synthetic-counts",
+        type=int,
+        nargs="+",
+        default=[],
+        help="study protocol: also the plain and soft-label recipes on N synthetic images a class",
+    )
     ap.add_argument("--device", default="cpu", help="where the GAN (--prepare) and the study's classifiers train")
     ap.add_argument(
         "--prepare",
@@ -296,14 +303,15 @@ def main() -> None:
     if args.protocol == "study":
         study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None,
                          split_seed=None if args.per_seed_split else 0, channels_last=args.channels_last)  # fmt: skip
-    opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device}
+    opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device,
+            "counts": tuple(args.synthetic_counts)}  # fmt: skip
     if args.study_seeds:
         if study is None:
             sys.exit("--study-seeds needs --protocol study")
         for name in args.datasets:
             spec = SETS[name]
-            so = StudyOptions(protocol_for(name, study), spec["flip"], arms=opts["arms"],
-                              shares=opts["shares"], device=args.device, cache=str(cache_dir(name)))  # fmt: skip
+            so = StudyOptions(protocol_for(name, study), spec["flip"], arms=opts["arms"], shares=opts["shares"],
+                              device=args.device, cache=str(cache_dir(name)), counts=opts["counts"])  # fmt: skip
             study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
                        size=spec["size"], seeds=args.study_seeds)  # fmt: skip
         return

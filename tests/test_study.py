@@ -77,17 +77,23 @@ def test_filtering_keeps_what_the_teacher_recognises(sets):
                 proto=FAST, seed=0, teacher=teacher)  # fmt: skip
 
 
-def test_soft_labels_train_towards_the_teachers_probabilities(sets, monkeypatch):
-    real = sets["real"]
-    teacher, _ = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=FAST, seed=0)
-    captured = {}
+@pytest.fixture
+def captured(monkeypatch) -> dict[str, object]:
+    """``captured["added"]``: the added images and targets study.train was last given."""
+    seen: dict[str, object] = {}
     real_train = study.train
 
     def spy(*args, **kwargs):
-        captured["added"] = kwargs.get("added")
+        seen["added"] = kwargs.get("added")
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(study, "train", spy)
+    return seen
+
+
+def test_soft_labels_train_towards_the_teachers_probabilities(sets, captured):
+    real = sets["real"]
+    teacher, _ = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=FAST, seed=0)
     data = {"real": real, "synthetic": sets["synth"]}
     run_arm(Arm("soft", ("synthetic",), soft_labels=True), data, sets["test"], proto=FAST, seed=0, teacher=teacher)
     targets = captured["added"][1]
@@ -246,6 +252,43 @@ def test_shares_add_variants_with_their_own_keys():
     assert [a.key for a in picked] == ["real", "soft@0.2"]
     with pytest.raises(ConfigError, match="share"):
         default_arms(has_classical=False, shares=(1.0,))
+
+
+def test_synthetic_counts_train_on_the_first_images_of_each_class(sets, captured):
+    from srgan.augment.study import default_arms
+
+    arms = default_arms(has_classical=False, thresholds=(0.9,), shares=(0.2,), counts=(2,))
+    counted = {a.key: a for a in arms if a.per_class}
+    assert sorted(counted) == ["soft-n2", "soft@0.2-n2", "synthetic-n2", "synthetic@0.2-n2"]  # not filtered, pretrain
+    assert counted["soft@0.2-n2"].real_fraction == pytest.approx(0.8) and counted["soft@0.2-n2"].soft_labels
+    assert counted["soft@0.2-n2"].name == "real + synthetic, soft labels, 20 % of each batch, 2 per class"
+    synth = sets["synth"]
+    _, n_added, _ = run_arm(counted["synthetic-n2"], {"real": sets["real"], "synthetic": synth}, sets["test"],
+                            proto=FAST, seed=0)  # fmt: skip
+    first = torch.cat([(synth.labels == c).nonzero().flatten()[:2] for c in range(3)]).sort().values
+    assert n_added == 6 and torch.equal(captured["added"][0], synth.images[first])
+    assert captured["added"][1].argmax(1).tolist() == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ConfigError, match="per_class"):
+        Arm("none", ("synthetic",), per_class=0)
+    with pytest.raises(ConfigError, match="per_class"):
+        Arm("real", per_class=2)
+
+
+def test_committed_study_runs_stay_readable_by_the_current_arm_definitions():
+    """Changing an arm's definition (a new field) must not orphan the CPU hours the committed cache holds."""
+    from pathlib import Path
+
+    from srgan.augment.study import default_arms
+    from srgan.augment.study_cache import _arm_spec
+
+    arms = {a.key: a for a in default_arms(has_classical=True, thresholds=(0.5, 0.9), shares=(0.2,))}
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "augment_study_cache"
+    studies = {"mnist": "61b82ec70d", "cifar": "2dcb7ea47a"}  # the studies README reports or is running
+    files = [f for name, digest in studies.items() for f in (root / name).glob(f"{digest}-seed*.json")]
+    assert len(files) >= 40
+    for f in files:
+        key = f.stem.split("-", 2)[2]
+        assert json.loads(f.read_text())["arm"] == _arm_spec(arms[key]), f.name
 
 
 def test_cache_resumes_a_study_and_splits_it_by_seed(sets, tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,17 +80,21 @@ class Arm:
     # real-only control: this many times the protocol's epochs. At 2 it takes as many optimizer steps as an arm
     # whose batches are half added images, so it shows how much of such an arm's gain the extra steps explain
     epoch_scale: int = 1
+    per_class: int | None = None  # only the first this many synthetic images of each class (the number's effect)
 
     def __post_init__(self) -> None:
         if self.epoch_scale < 1 or (self.epoch_scale > 1 and self.extra):
             raise ConfigError(f"arm {self.name}: epoch_scale is a whole number >= 1, for the real-only control only")
+        if self.per_class is not None and (self.per_class < 1 or "synthetic" not in self.extra):
+            raise ConfigError(f"arm {self.name}: per_class is a number >= 1 of synthetic images per class")
 
     @property
     def key(self) -> str:
         """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo,
         combo-soft.
 
-        Variants with another share of added images per batch carry it: ``soft@0.2``.
+        Variants with another share of added images per batch carry it: ``soft@0.2``; with fewer synthetic images,
+        their number per class: ``soft@0.2-n250``.
         """
         if not self.extra:
             return "real" if self.epoch_scale == 1 else f"real-x{self.epoch_scale}"
@@ -102,7 +106,7 @@ class Arm:
             base = "soft"
         else:
             base = "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
-        return base + self.tag
+        return base + self.tag + (f"-n{self.per_class}" if self.per_class else "")
 
     @property
     def needs_teacher(self) -> bool:
@@ -273,6 +277,9 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
         for name in arm.extra:
             s = data[name]
             xs, ys = s.images, s.labels
+            if name == "synthetic" and arm.per_class:  # generated images are drawn independently: the first N will do
+                keep = torch.cat([(ys == c).nonzero().flatten()[: arm.per_class] for c in range(n_cls)]).sort().values
+                xs, ys = xs[keep], ys[keep]
             if name == "classical" and s.names and real.names:  # copies of validation images would leak them
                 keep = _not_from(s.names, {real.names[i] for i in va.tolist()})
                 xs, ys = xs[keep], ys[keep]
@@ -305,14 +312,16 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
 
 
 def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
-                 keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = ()) -> list[Arm]:  # fmt: skip
+                 keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = (),
+                 counts: tuple[int, ...] = ()) -> list[Arm]:  # fmt: skip
     """Real first (it is every seed's teacher), then real-only over twice the epochs (``real-x2``: as many steps
     as the arms whose batches are half added images), each synthetic recipe, classical and the combinations
     (classical with the filtered synthetic images, and with the soft-labelled ones).
 
     ``shares``: also run the plain, the most strictly filtered and the soft-label recipes with these
     shares of synthetic images per batch (keys ``synthetic@0.2``, ...). ``keys``: keep only these
-    arms (see :attr:`Arm.key`); real is always kept.
+    arms (see :attr:`Arm.key`); real is always kept. ``counts``: also run the plain and soft-label recipes (at
+    every share) on only the first N synthetic images of each class (keys ``soft@0.2-n250``, ...).
     """
     arms = [
         Arm("real"),
@@ -334,6 +343,8 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
                      tag=tag)]  # fmt: skip
         if t is not None:
             arms.append(Arm(f"real + synthetic, filtered at {t:g}, {pct}", ("synthetic",), rf, threshold=t, tag=tag))
+    plain = [a for a in arms if a.extra == ("synthetic",) and a.threshold is None and not a.pretrain]
+    arms += [replace(a, name=f"{a.name}, {n} per class", per_class=n) for n in counts for a in plain]
     if has_classical:
         arms += [Arm("real + classical", ("classical",), real_fraction),
                  Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,

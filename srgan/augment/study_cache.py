@@ -52,6 +52,8 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
     spec["extra"] = list(spec["extra"])
     if spec["epoch_scale"] == 1:
         del spec["epoch_scale"]  # runs cached before the control arm existed stay valid
+    if spec["per_class"] is None:
+        del spec["per_class"]  # runs cached before the option stay valid too
     if "classical" in arm.extra:
         spec["classical_sources_outside_validation"] = True  # runs from before that fix are not read back
     return spec
