@@ -268,6 +268,9 @@ def test_synthetic_counts_train_on_the_first_images_of_each_class(sets, captured
     first = torch.cat([(synth.labels == c).nonzero().flatten()[:2] for c in range(3)]).sort().values
     assert n_added == 6 and torch.equal(captured["added"][0], synth.images[first])
     assert captured["added"][1].argmax(1).tolist() == [0, 0, 1, 1, 2, 2]
+    too_many = default_arms(has_classical=False, keys=("synthetic-n9",), counts=(9,))[1]  # 8 a class in the folder
+    with pytest.raises(ConfigError, match="9 images a class asked for, but class"):
+        run_arm(too_many, {"real": sets["real"], "synthetic": synth}, sets["test"], proto=FAST, seed=0)
     with pytest.raises(ConfigError, match="per_class"):
         Arm("none", ("synthetic",), per_class=0)
     with pytest.raises(ConfigError, match="per_class"):

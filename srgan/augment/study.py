@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from srgan.archs.classifier import ResNet20
-from srgan.augment.study_protocol import Protocol, split_for_run, split_validation, validation_names
+from srgan.augment.study_protocol import Protocol, first_per_class, split_for_run, split_validation, validation_names
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
@@ -278,7 +278,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
             s = data[name]
             xs, ys = s.images, s.labels
             if name == "synthetic" and arm.per_class:  # generated images are drawn independently: the first N will do
-                keep = torch.cat([(ys == c).nonzero().flatten()[: arm.per_class] for c in range(n_cls)]).sort().values
+                keep = first_per_class(ys, arm.per_class, n_cls, f"arm {arm.name}")
                 xs, ys = xs[keep], ys[keep]
             if name == "classical" and s.names and real.names:  # copies of validation images would leak them
                 keep = _not_from(s.names, {real.names[i] for i in va.tolist()})

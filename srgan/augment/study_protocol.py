@@ -14,7 +14,7 @@ import torch
 from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
 
-__all__ = ["Protocol", "split_for_run", "split_validation", "validation_names"]
+__all__ = ["Protocol", "first_per_class", "split_for_run", "split_validation", "validation_names"]
 
 
 #: rules for the epoch a run keeps (see ``Protocol.selection``)
@@ -75,3 +75,11 @@ def validation_names(real: ImageSet, proto: Protocol) -> list[str]:
         raise ConfigError("the real images carry no names to hold out by")
     _, va = split_for_run(real.labels, proto, 0)
     return sorted(real.names[i] for i in va.tolist())
+
+
+def first_per_class(labels: torch.Tensor, n: int, num_classes: int, what: str) -> torch.Tensor:
+    """Indices of the first ``n`` images of each class, in order; a class with fewer is an error, not a smaller set."""
+    picked = [(labels == c).nonzero().flatten()[:n] for c in range(num_classes)]
+    if short := [str(c) for c, idx in enumerate(picked) if len(idx) < n]:
+        raise ConfigError(f"{what}: {n} images a class asked for, but class(es) {', '.join(short)} have fewer")
+    return torch.cat(picked).sort().values
