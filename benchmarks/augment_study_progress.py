@@ -59,7 +59,7 @@ def cell(run: Run | None) -> str:
 
 
 def difference(runs: list[Run | None], base: list[Run | None]) -> str:
-    """Paired difference to real-only over the seeds both have."""
+    """Paired difference to ``base`` (real-only, or the steps control) over the seeds both have."""
     pairs = [(b.test_accuracy, r.test_accuracy) for r, b in zip(runs, base, strict=True) if r and b]
     if not pairs:
         return ""
@@ -70,10 +70,13 @@ def difference(runs: list[Run | None], base: list[Run | None]) -> str:
 
 def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[str], int]:
     runs = {a.key: [(cache.load(s, a) or (None, 0))[0] for s in range(seeds)] for a in arms}
+    control = "real-x2" if any(runs.get("real-x2", [])) else None  # the steps control, where it has a run
     head = "| arm | key | " + " | ".join(f"seed {s}" for s in range(seeds)) + " | vs real, paired (95 % CI) |"
-    lines = [head, "|---|---|" + "---:|" * (seeds + 1)]
+    lines = [head + (" vs real-x2, paired |" if control else ""), "|---|---|" + "---:|" * (seeds + 1 + bool(control))]
     for a in arms:
         vs = "" if a.key == "real" else difference(runs[a.key], runs["real"])
+        if control:
+            vs += " | " + (difference(runs[a.key], runs[control]) if a.extra else "")
         lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cell(r) for r in runs[a.key]) + f" | {vs} |")
     return lines, sum(r is not None for rs in runs.values() for r in rs)
 

@@ -208,7 +208,12 @@ def test_combinations_are_compared_with_classical_and_chosen_on_validation():
         "against classical, paired: soft +1.00 points (95 % CI +1.00 to +1.00): "
         "synthetic images add to classical augmentation"
     )  # one combination: no choice
-    del res["classical"]  # no classical arm: nothing to compare the combinations with
+    # with the steps control, the sanity line also reads classical against it (as many steps), the decision unchanged
+    res["real-x2"] = result(arms["real-x2"], [0.75] * 3, [0.72, 0.73, 0.74])
+    sane = summarize(res, arms["real"], Protocol(), 3)["sanity"]
+    assert sane == ("ok: classical augmentation beats real-only (against real-only over more epochs, +1.00 points "
+                    "(95 % CI +1.00 to +1.00))")  # fmt: skip
+    del res["real-x2"], res["classical"]  # no classical arm: nothing to compare the combinations with
     assert "on_classical" not in summarize(res, arms["real"], Protocol(), 3)
 
 
@@ -235,6 +240,13 @@ def test_the_steps_control_trains_real_only_twice_as_long_and_is_not_the_baselin
     assert control["epochs_run"] == [2 * FAST.epochs] * 2 and res["arms"]["real"]["epochs_run"] == [FAST.epochs] * 2
     assert res["arms"]["real"]["vs_real"]["mean"] == 0  # real, not the control listed first, is the baseline
     assert control["key"] == "real-x2" and f"{100 * control['vs_real']['mean']:+.2f} points" in res["steps_control"]
+    # the arm with added images is compared with the control paired, seed by seed, as it is with real-only
+    half = res["arms"]["half synthetic"]
+    paired = compare(np.array(control["runs"]), np.array(half["runs"]))
+    assert half["vs_control"] == paired and "vs_control" not in res["arms"]["real"]
+    shown = f"half synthetic {100 * paired['mean']:+.2f} points (95 % CI {100 * paired['ci_low']:+.2f} to"
+    assert f"each arm against it, paired: {shown}" in res["steps_control"]
+    assert f"; against real-only over more epochs, {100 * paired['mean']:+.2f} points" in res["verdict"]
     assert "epoch_scale" not in _arm_spec(Arm("real")) and _arm_spec(arms[0])["epoch_scale"] == 2  # old caches hold
     with pytest.raises(ConfigError, match="epoch_scale"):
         Arm("x", ("synthetic",), epoch_scale=2)

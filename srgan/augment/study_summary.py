@@ -73,11 +73,16 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     # a recipe whose mean gain is at most this may owe it to the longer schedule (no control: nothing to owe)
     control_gain = table[control]["vs_real"]["mean"] if control is not None else -math.inf
     if control is not None:
-        scale = results[control].arm.epoch_scale
+        scale, ctrl = results[control].arm.epoch_scale, results[control].test()
+        added = [n for n, r in results.items() if r.arm.extra]
+        for n in added:  # paired as the differences to real-only are: seed k shares its split and initialisation
+            table[n]["vs_control"] = compare(ctrl, results[n].test())
         out["steps_control"] = (
             f"real-only over {scale}x the epochs changes test accuracy by {_interval(table[control]['vs_real'])}; an "
             f"arm whose real images fill 1/{scale} of each batch takes as many steps, so a gain no larger than this "
             "may be the longer schedule's, not the added images'"
+            + ("; each arm against it, paired: " + "; ".join(f"{n} {_interval(table[n]['vs_control'])}"
+                                                             for n in added) if added else "")
         )  # fmt: skip
     best = table[chosen]["val_mean"] if chosen is not None else math.nan
     ties = [n for n in synthetic if math.isclose(table[n]["val_mean"], best, abs_tol=1e-9)]
@@ -101,10 +106,16 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
         out["verdict"] = f"{chosen} (chosen on validation) changes test accuracy by {_interval(c)}: " + (
             "synthetic data helps" if _helped(c) else "no gain shown from synthetic data"
         )
-        if c["mean"] <= control_gain:
-            out["verdict"] += " (no more than the real-only control over more epochs gains)"
+        if control is not None:  # paired against the control: does the gain outlast the longer schedule?
+            vc = table[chosen]["vs_control"]
+            beyond = "a gain" if _helped(vc) else "no gain shown"
+            out["verdict"] += (
+                f"; against real-only over more epochs, {_interval(vc)}: {beyond} beyond the longer schedule's"
+            )
     if classical is not None:
         _on_classical(out, results, classical)
+        if control is not None:  # the classical arm's batches are half added images: as many steps as the control
+            out["sanity"] += f" (against real-only over more epochs, {_interval(table[classical]['vs_control'])})"
     if chosen is not None and not out["sanity"].startswith("ok"):
         why = "was not run" if out["sanity"].startswith("not checked") else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
