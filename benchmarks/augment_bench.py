@@ -262,6 +262,9 @@ def main() -> None:
         default=[],
         help="study protocol: also the plain and soft-label recipes on N synthetic images a class",
     )
+    ap.add_argument(
+        "--longer-controls", type=int, nargs="+", default=[], help="study protocol: also real-only over K x the epochs"
+    )
     ap.add_argument("--device", default="cpu", help="where the GAN (--prepare) and the study's classifiers train")
     ap.add_argument(
         "--prepare",
@@ -304,14 +307,15 @@ def main() -> None:
         study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None,
                          split_seed=None if args.per_seed_split else 0, channels_last=args.channels_last)  # fmt: skip
     opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device,
-            "counts": tuple(args.synthetic_counts)}  # fmt: skip
+            "counts": tuple(args.synthetic_counts), "longer": tuple(args.longer_controls)}  # fmt: skip
     if args.study_seeds:
         if study is None:
             sys.exit("--study-seeds needs --protocol study")
         for name in args.datasets:
             spec = SETS[name]
             so = StudyOptions(protocol_for(name, study), spec["flip"], arms=opts["arms"], shares=opts["shares"],
-                              device=args.device, cache=str(cache_dir(name)), counts=opts["counts"])  # fmt: skip
+                              device=args.device, cache=str(cache_dir(name)), counts=opts["counts"],
+                              longer=opts["longer"])  # fmt: skip
             study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
                        size=spec["size"], seeds=args.study_seeds)  # fmt: skip
         return

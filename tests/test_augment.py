@@ -421,12 +421,13 @@ def test_report_with_the_study_protocol(labelled, tmp_path, shared_weights):
                  "--classical", str(tmp_path / "syn"), "--protocol", "study", "--epochs", "2", "--seeds", "2",
                  "--thresholds", "0.3", "--steps", "50", "--backbone-weights", str(shared_weights), "--output",
                  str(tmp_path / "rep"), "--no-progress", "--channels-last",
-                 "--synthetic-counts", "1"]) == 0  # fmt: skip
+                 "--synthetic-counts", "1", "--longer-controls", "3"]) == 0  # fmt: skip
     res = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert res["study"]["protocol"]["channels_last"] is True
     arms = res["study"]["arms"]
     assert "real" in arms and "real + synthetic, filtered at 0.3" in arms and "real + classical" in arms
     assert "real + synthetic, soft labels, 1 per class" in arms and "real + synthetic, 1 per class" in arms
+    assert arms["real only, 3x the epochs"]["epochs_run"] == [6, 6] and arms["real"]["epochs_run"] == [2, 2]
     assert all(len(a["runs"]) == 2 for a in arms.values())
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Downstream study: ResNet-20, 2 seeds" in text and "Verdict: " in text and "Sanity: " in text

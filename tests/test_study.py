@@ -250,6 +250,14 @@ def test_the_steps_control_trains_real_only_twice_as_long_and_is_not_the_baselin
     assert "epoch_scale" not in _arm_spec(Arm("real")) and _arm_spec(arms[0])["epoch_scale"] == 2  # old caches hold
     with pytest.raises(ConfigError, match="epoch_scale"):
         Arm("x", ("synthetic",), epoch_scale=2)
+    from srgan.augment.study import default_arms
+
+    longer = default_arms(has_classical=False, longer=(4, 2), keys=("real-x4",))
+    assert [(a.key, a.name, a.epoch_scale) for a in longer] == [("real", "real", 1),
+                                                              ("real-x4", "real only, 4x the epochs", 4)]  # fmt: skip
+    assert [a.key for a in default_arms(has_classical=False, longer=(4,))][:3] == ["real", "real-x2", "real-x4"]
+    with pytest.raises(ConfigError, match="at least 2x"):
+        default_arms(has_classical=False, longer=(1,))  # would be real-only again, under the same key
 
 
 def test_shares_add_variants_with_their_own_keys():

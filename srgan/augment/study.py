@@ -12,9 +12,8 @@ The protocol, in the form a reviewer would accept:
 * every arm (real, real + classical, real + synthetic, filtered, soft labels, pre-training, ...)
   runs with the same seeds, so seed ``k`` of every arm shares its initialisation and batch order;
   the difference to real-only is reported per seed, with its mean and a 95 % t interval;
-* an arm that fills half of each batch with added images takes twice the optimizer steps of real-only
-  per epoch of the real images, so a real-only control over twice the epochs (``real-x2``) shows
-  how much of a gain the longer schedule alone would give;
+* an arm that fills half of each batch with added images takes twice real-only's steps per epoch of the real
+  images, so a real-only control over twice the epochs (``real-x2``) shows what the longer schedule alone gives;
 * ``budget`` (seconds per arm) caps the epochs on a slow machine; the report states what ran.
 
 Synthetic data can be used three ways besides plain mixing (each an :class:`Arm` option):
@@ -312,8 +311,8 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
 
 
 def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
-                 keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = (),
-                 counts: tuple[int, ...] = ()) -> list[Arm]:  # fmt: skip
+                 keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = (), counts: tuple[int, ...] = (),
+                 longer: tuple[int, ...] = ()) -> list[Arm]:  # fmt: skip
     """Real first (it is every seed's teacher), then real-only over twice the epochs (``real-x2``: as many steps
     as the arms whose batches are half added images), each synthetic recipe, classical and the combinations
     (classical with the filtered synthetic images, and with the soft-labelled ones).
@@ -321,13 +320,14 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     ``shares``: also run the plain, the most strictly filtered and the soft-label recipes with these
     shares of synthetic images per batch (keys ``synthetic@0.2``, ...). ``keys``: keep only these
     arms (see :attr:`Arm.key`); real is always kept. ``counts``: also run the plain and soft-label recipes (at
-    every share) on only the first N synthetic images of each class (keys ``soft@0.2-n250``, ...).
+    every share) on only the first N synthetic images of each class (keys ``soft@0.2-n250``, ...). ``longer``:
+    also real-only over K times the epochs (keys ``real-xK``), to show whether real-only has stopped gaining.
     """
-    arms = [
-        Arm("real"),
-        Arm("real only, twice the epochs", epoch_scale=2),
-        Arm("real + synthetic", ("synthetic",), real_fraction),
-    ]
+    if any(k < 2 for k in longer):
+        raise ConfigError(f"a longer real-only control runs at least 2x the epochs, got {min(longer)}x")
+    arms = [Arm("real"), *(Arm(f"real only, {'twice' if k == 2 else f'{k}x'} the epochs", epoch_scale=k)
+                           for k in sorted({2, *longer}))]  # fmt: skip
+    arms.append(Arm("real + synthetic", ("synthetic",), real_fraction))
     arms += [
         Arm(f"real + synthetic, filtered at {t:g}", ("synthetic",), real_fraction, threshold=t) for t in thresholds
     ]

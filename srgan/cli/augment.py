@@ -208,6 +208,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
                      help="study: also run the plain and soft-label recipes (at every share) on only the first N "
                      "synthetic images of each class, to measure what their number does (arm keys soft-nN, "
                      "soft@S-nN, ...)")  # fmt: skip
+    rep.add_argument("--longer-controls", type=int, nargs="+", metavar="K",
+                     help="study: also real-only over K times the epochs (arm keys real-xK; real-x2 is always an "
+                     "arm), to show whether real-only has stopped gaining")  # fmt: skip
     rep.add_argument("--device", default="auto", help="study: where the classifiers train: auto, cpu, cuda, cuda:N")
     rep.add_argument("--channels-last", action="store_true",
                      help="study: train in channels-last memory layout (1.22x faster on a 2-core x86 CPU, "
@@ -339,7 +342,7 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
                       flip=False if args.no_flip else None, real_fraction=args.real_fraction, weights=weights,
                       allow_download=args.allow_download, study=study, thresholds=tuple(args.thresholds),
                       arms=tuple(args.arms) if args.arms else None, shares=tuple(args.shares or ()),
-                      counts=tuple(args.synthetic_counts or ()),
+                      counts=tuple(args.synthetic_counts or ()), longer=tuple(args.longer_controls or ()),
                       device=str(resolve_device(args.device)),
                       progress=Bar("study", "run", enabled=not args.no_progress))  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
