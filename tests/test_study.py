@@ -289,7 +289,7 @@ def test_synthetic_counts_train_on_the_first_images_of_each_class(sets, captured
     assert n_added == 6 and torch.equal(captured["added"][0], synth.images[first])
     assert captured["added"][1].argmax(1).tolist() == [0, 0, 1, 1, 2, 2]
     too_many = default_arms(has_classical=False, keys=("synthetic-n9",), counts=(9,))[1]  # 8 a class in the folder
-    with pytest.raises(ConfigError, match="9 images a class asked for, but class"):
+    with pytest.raises(ConfigError, match=r"9 images a class asked for, but class\(es\) astronaut, cat, coffee have"):
         run_arm(too_many, {"real": sets["real"], "synthetic": synth}, sets["test"], proto=FAST, seed=0)
     with pytest.raises(ConfigError, match="per_class"):
         Arm("none", ("synthetic",), per_class=0)

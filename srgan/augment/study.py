@@ -277,7 +277,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
             s = data[name]
             xs, ys = s.images, s.labels
             if name == "synthetic" and arm.per_class:  # generated images are drawn independently: the first N will do
-                keep = first_per_class(ys, arm.per_class, n_cls, f"arm {arm.name}")
+                keep = first_per_class(ys, arm.per_class, real.classes, f"arm {arm.name}")
                 xs, ys = xs[keep], ys[keep]
             if name == "classical" and s.names and real.names:  # copies of validation images would leak them
                 keep = _not_from(s.names, {real.names[i] for i in va.tolist()})

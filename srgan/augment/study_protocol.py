@@ -77,9 +77,9 @@ def validation_names(real: ImageSet, proto: Protocol) -> list[str]:
     return sorted(real.names[i] for i in va.tolist())
 
 
-def first_per_class(labels: torch.Tensor, n: int, num_classes: int, what: str) -> torch.Tensor:
+def first_per_class(labels: torch.Tensor, n: int, classes: list[str], what: str) -> torch.Tensor:
     """Indices of the first ``n`` images of each class, in order; a class with fewer is an error, not a smaller set."""
-    picked = [(labels == c).nonzero().flatten()[:n] for c in range(num_classes)]
-    if short := [str(c) for c, idx in enumerate(picked) if len(idx) < n]:
+    picked = [(labels == c).nonzero().flatten()[:n] for c in range(len(classes))]
+    if short := [classes[c] or "(unlabelled)" for c, idx in enumerate(picked) if len(idx) < n]:
         raise ConfigError(f"{what}: {n} images a class asked for, but class(es) {', '.join(short)} have fewer")
     return torch.cat(picked).sort().values
