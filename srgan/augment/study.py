@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from srgan.archs.classifier import ResNet20
+from srgan.augment.study_arms import Arm, default_arms
 from srgan.augment.study_protocol import Protocol, first_per_class, split_for_run, split_validation, validation_names
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
@@ -63,53 +64,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Arm:
-    """What one arm adds to the real images, and how."""
-
-    name: str
-    extra: tuple[str, ...] = ()  # names of added sets: "classical", "synthetic"
-    real_fraction: float = 0.5  # share of every batch drawn from the real images when sets are added
-    threshold: float | None = None  # keep synthetic images the real classifier labels right at >= this
-    soft_labels: bool = False  # synthetic targets: the real classifier's probabilities
-    pretrain: bool = False  # epochs on the added sets first, then the real-only schedule
-    tag: str = ""  # appended to the key, e.g. "@0.2" for a variant with another synthetic share
-    # real-only control: this many times the protocol's epochs. At 2 it takes as many optimizer steps as an arm
-    # whose batches are half added images, so it shows how much of such an arm's gain the extra steps explain
-    epoch_scale: int = 1
-    per_class: int | None = None  # only the first this many synthetic images of each class (the number's effect)
-
-    def __post_init__(self) -> None:
-        if self.epoch_scale < 1 or (self.epoch_scale > 1 and self.extra):
-            raise ConfigError(f"arm {self.name}: epoch_scale is a whole number >= 1, for the real-only control only")
-        if self.per_class is not None and (self.per_class < 1 or "synthetic" not in self.extra):
-            raise ConfigError(f"arm {self.name}: per_class is a number >= 1 of synthetic images per class")
-
-    @property
-    def key(self) -> str:
-        """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo,
-        combo-soft.
-
-        Variants with another share of added images per batch carry it: ``soft@0.2``; with fewer synthetic images,
-        their number per class: ``soft@0.2-n250``.
-        """
-        if not self.extra:
-            return "real" if self.epoch_scale == 1 else f"real-x{self.epoch_scale}"
-        if "classical" in self.extra:
-            base = ("combo-soft" if self.soft_labels else "combo") if "synthetic" in self.extra else "classical"
-        elif self.pretrain:
-            base = "pretrain"
-        elif self.soft_labels:
-            base = "soft"
-        else:
-            base = "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
-        return base + self.tag + (f"-n{self.per_class}" if self.per_class else "")
-
-    @property
-    def needs_teacher(self) -> bool:
-        return self.threshold is not None or self.soft_labels
 
 
 @dataclass
@@ -308,55 +262,6 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
                            device=device)  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
     return run, n_added, model
-
-
-def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
-                 keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = (), counts: tuple[int, ...] = (),
-                 longer: tuple[int, ...] = ()) -> list[Arm]:  # fmt: skip
-    """Real first (it is every seed's teacher), then real-only over twice the epochs (``real-x2``: as many steps
-    as the arms whose batches are half added images), each synthetic recipe, classical and the combinations
-    (classical with the filtered synthetic images, and with the soft-labelled ones).
-
-    ``shares``: also run the plain, the most strictly filtered and the soft-label recipes with these
-    shares of synthetic images per batch (keys ``synthetic@0.2``, ...). ``keys``: keep only these
-    arms (see :attr:`Arm.key`); real is always kept. ``counts``: also run the plain and soft-label recipes (at
-    every share) on only the first N synthetic images of each class (keys ``soft@0.2-n250``, ...). ``longer``:
-    also real-only over K times the epochs (keys ``real-xK``), to show whether real-only has stopped gaining.
-    """
-    if any(k < 2 for k in longer):
-        raise ConfigError(f"a longer real-only control runs at least 2x the epochs, got {min(longer)}x")
-    arms = [Arm("real"), *(Arm(f"real only, {'twice' if k == 2 else f'{k}x'} the epochs", epoch_scale=k)
-                           for k in sorted({2, *longer}))]  # fmt: skip
-    arms.append(Arm("real + synthetic", ("synthetic",), real_fraction))
-    arms += [
-        Arm(f"real + synthetic, filtered at {t:g}", ("synthetic",), real_fraction, threshold=t) for t in thresholds
-    ]
-    arms += [Arm("real + synthetic, soft labels", ("synthetic",), real_fraction, soft_labels=True),
-             Arm("synthetic pre-training, then real", ("synthetic",), pretrain=True)]  # fmt: skip
-    for share in shares:
-        if not 0 < share < 1:
-            raise ConfigError(f"a synthetic share must be between 0 and 1, got {share:g}")
-        rf, tag, pct = 1 - share, f"@{share:g}", f"{100 * share:.0f} % of each batch"
-        t = max(thresholds) if thresholds else None
-        arms += [Arm(f"real + synthetic, {pct}", ("synthetic",), rf, tag=tag),
-                 Arm(f"real + synthetic, soft labels, {pct}", ("synthetic",), rf, soft_labels=True,
-                     tag=tag)]  # fmt: skip
-        if t is not None:
-            arms.append(Arm(f"real + synthetic, filtered at {t:g}, {pct}", ("synthetic",), rf, threshold=t, tag=tag))
-    plain = [a for a in arms if a.extra == ("synthetic",) and a.threshold is None and not a.pretrain]
-    arms += [replace(a, name=f"{a.name}, {n} per class", per_class=n) for n in counts for a in plain]
-    if has_classical:
-        arms += [Arm("real + classical", ("classical",), real_fraction),
-                 Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
-                     threshold=max(thresholds)),
-                 Arm("real + classical + synthetic, soft labels", ("classical", "synthetic"), real_fraction,
-                     soft_labels=True)]  # fmt: skip
-    if keys is not None:
-        known = {a.key for a in arms}
-        if unknown := sorted(set(keys) - known):
-            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(a.key for a in arms)}")
-        arms = [a for a in arms if a.key == "real" or a.key in keys]
-    return arms
 
 
 def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seeds: int | Sequence[int],

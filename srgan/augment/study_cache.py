@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from srgan.augment.study import Arm, Protocol, Run
+from srgan.augment.study import Protocol, Run
+from srgan.augment.study_arms import Arm
 from srgan.data.labelled import ImageSet
 from srgan.fsutil import atomic_write_bytes
 

@@ -9,7 +9,8 @@ import numpy as np
 from scipy import stats
 
 if TYPE_CHECKING:
-    from srgan.augment.study import Arm, ArmResult, Protocol, Run
+    from srgan.augment.study import ArmResult, Protocol, Run
+    from srgan.augment.study_arms import Arm
 
 __all__ = ["compare", "study_lines", "summarize", "where_trained"]
 
