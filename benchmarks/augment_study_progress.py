@@ -36,7 +36,16 @@ NOTES = {
 }
 # the arms a study on this CPU runs, where it runs fewer than all (README names the plan); the others are left out
 PLANS = {
-    "2dcb7ea47a": ("real", "soft@0.2", "filtered-0.9@0.2", "classical", "synthetic@0.2", "combo-soft", "real-x2"),
+    "2dcb7ea47a": (
+        "real",
+        "soft@0.2",
+        "filtered-0.9@0.2",
+        "classical",
+        "synthetic@0.2",
+        "combo-soft",
+        "real-x2",
+        "real-x4",
+    ),
 }
 
 
@@ -76,7 +85,7 @@ def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[st
     for a in arms:
         vs = "" if a.key == "real" else difference(runs[a.key], runs["real"])
         if control:
-            vs += " | " + (difference(runs[a.key], runs[control]) if a.extra else "")
+            vs += " | " + (difference(runs[a.key], runs[control]) if a.extra or a.epoch_scale > 2 else "")
         lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cell(r) for r in runs[a.key]) + f" | {vs} |")
     return lines, sum(r is not None for rs in runs.values() for r in rs)
 
@@ -87,7 +96,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--shares", type=float, nargs="*", default=[0.2], help="the study's --shares")
     args = ap.parse_args()
-    arms = default_arms(True, shares=tuple(args.shares))
+    arms = default_arms(True, shares=tuple(args.shares), longer=(4,))
     out = ["# Downstream studies in progress", "", f"Written by `{command_line()}` from the study cache; "
            "interim figures (the report, written when every run is cached, chooses the recipe). A cell is the test "
            "accuracy, the epoch kept on validation and the run's wall time where it ran (GPU runs shared one GPU "
@@ -96,7 +105,8 @@ def main() -> None:
         folder = RESULTS / "augment_study_cache" / name
         for digest in digests(folder):
             plan = PLANS.get(digest[:10])
-            planned = [a for a in arms if plan is None or a.key in plan]
+            # a study without a plan ran the default arms (longer controls than real-x2 are opt-in)
+            planned = [a for a in arms if a.key in plan] if plan else [a for a in arms if a.epoch_scale <= 2]
             lines, done = study_table(StudyCache(folder, digest), planned, args.seeds)
             if done == 0:
                 continue  # runs of an older arm definition or protocol: the study would not reuse them
