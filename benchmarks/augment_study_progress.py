@@ -110,10 +110,10 @@ def main() -> None:
             lines, done = study_table(StudyCache(folder, digest), planned, args.seeds)
             if done == 0:
                 continue  # runs of an older arm definition or protocol: the study would not reuse them
-            of = f"its {len(planned) * args.seeds} planned runs cached ({len(planned)} of the {len(arms)} arms)"
+            n = len(planned) * args.seeds
+            of = f"its {n} planned runs cached ({len(planned)} of the {len(arms)} arms)" if plan else f"{n} runs cached"
             out += [
-                f"## {NAMES[name]}, study {digest[:10]}: {done} of "
-                f"{of if plan else f'{len(arms) * args.seeds} runs cached'}",
+                f"## {NAMES[name]}, study {digest[:10]}: {done} of {of}",
                 "",
             ]
             if digest[:10] in NOTES:
