@@ -21,14 +21,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from common import RESULTS, command_line, dataset_dir, machine, machine_markdown
 from PIL import Image
 
-from srgan.evaluation import Method, evaluate
+from srgan.evaluation import Method, evaluate, model_method
 from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image, write_image
-from srgan.infer import Upscaler
 from srgan.metrics.degradation import JPEG_QUALITY_LIMIT, assess, blockiness
 from srgan.metrics.lpips import LPIPS
 from srgan.metrics.protocol import prepare_hr
@@ -38,30 +36,28 @@ MODELS = (("srresnet-x4 (default)", "srresnet-x4", None), ("realsr-x4", "realsr-
           ("realsr-x4 --denoise 0.5", "realsr-x4", 0.5))  # fmt: skip
 
 
-def method(label: str, name: str, denoise: float | None) -> Method:
-    up = Upscaler(name, device="cpu", precision="fp32", tile=0, denoise=denoise)
-
-    def run(lr: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1), dtype=np.float32) / 255.0)[None]
-        return up.upscale_tensor(t)[0].clamp(0, 1).mul(255.0).permute(1, 2, 0).double().numpy()
-
-    return Method(label, 4, run)
-
-
-def jpeg_folder(hr_dir: Path, out: Path, quality: int) -> list[bool]:
-    """The decoded JPEG LR of every HR image as PNG (named like the HR); returns whether the hint flags each JPEG."""
-    out.mkdir(parents=True, exist_ok=True)
-    flagged = []
+def bicubic_lrs(hr_dir: Path) -> list[tuple[str, np.ndarray]]:
+    """Every HR image's x4 MATLAB-bicubic LR (RGB), by file stem: made once, saved at every quality."""
+    out = []
     for f in list_images(hr_dir):
         hr = prepare_hr(read_image(f), 4, "basicsr")
         if hr.ndim == 2:
             hr = np.repeat(hr[:, :, None], 3, axis=2)
-        jpg = out / f"{f.stem}.jpg"
-        Image.fromarray(imresize_uint8(hr[:, :, :3], 1 / 4)).save(jpg, "JPEG", quality=quality)
+        out.append((f.stem, imresize_uint8(hr[:, :, :3], 1 / 4)))
+    return out
+
+
+def jpeg_folder(lrs: list[tuple[str, np.ndarray]], out: Path, quality: int) -> list[bool]:
+    """The decoded JPEG of every LR as PNG (named like the HR); returns whether the hint flags each JPEG."""
+    out.mkdir(parents=True, exist_ok=True)
+    flagged = []
+    for stem, clean in lrs:
+        jpg = out / f"{stem}.jpg"
+        Image.fromarray(clean).save(jpg, "JPEG", quality=quality)
         lr = np.asarray(Image.open(jpg).convert("RGB"))
         flagged.append(assess(lr, jpg).looks_degraded)
         jpg.unlink()
-        write_image(out / f"{f.stem}.png", lr)
+        write_image(out / f"{stem}.png", lr)
     return flagged
 
 
@@ -70,7 +66,8 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--qualities", nargs="+", type=int, default=[95, 90, 85, 80, 70, 50])
     args = ap.parse_args()
-    methods = [method(*m) for m in MODELS]
+    methods = [Method(label, 4, model_method(name, 4, "cpu", denoise).upscale) for label, name, denoise in MODELS]
+    lrs = {ds: bicubic_lrs(dataset_dir(ds)) for ds in args.datasets}
     lp = LPIPS()
     extra = {"lpips": lp.score_uint8, "blocks": lambda sr, hr: blockiness(sr, block=32)}
     rows = []
@@ -81,7 +78,7 @@ def main() -> None:
             per: dict[str, list[tuple[int, object]]] = {}
             for ds in args.datasets:
                 lr_dir = Path(tmp) / ds / f"q{q}"
-                flagged += jpeg_folder(dataset_dir(ds), lr_dir, q)
+                flagged += jpeg_folder(lrs[ds], lr_dir, q)
                 results, failures = evaluate(dataset_dir(ds), methods, scale=4, lr_dir=lr_dir, extra=extra)
                 if failures:
                     raise SystemExit(f"{ds}: {failures[0].message}")

@@ -65,10 +65,11 @@ def _classical(name: str, scale: int) -> Method:
 CLASSICAL_METHODS: tuple[str, ...] = ("bicubic", "lanczos", "nearest")
 
 
-def model_method(name: str, scale: int, device: str) -> Method:
-    """A model (shipped name or weights file) as an evaluation method, run untiled in fp32."""
+def model_method(name: str, scale: int, device: str, denoise: float | None = None) -> Method:
+    """A model (shipped name or weights file) as an evaluation method, run untiled in fp32 (``denoise``: as
+    ``srgan upscale --denoise``, for the real-world models)."""
     try:
-        up = Upscaler(name, device=device, precision="fp32", tile=0)
+        up = Upscaler(name, device=device, precision="fp32", tile=0, denoise=denoise)
     except ModelError as exc:
         if Path(name).suffix:
             raise
