@@ -106,6 +106,20 @@ def suffix(truncation: float | None) -> str:
     return "" if truncation is None else f"_t{truncation:g}"
 
 
+class EpochLog:
+    """The study's progress as a log line at most once a minute (which run, its epoch, its validation accuracy):
+    a CPU run takes hours, and the study otherwise speaks only when a run ends."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every, self.last = every, 0.0
+
+    def __call__(self, done: int, total: int, **info: object) -> None:
+        if "epoch" in info and time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            logging.info("run %d of %d: seed %s, %s, epoch %s, validation %s", done + 1, total, info.get("seed"),
+                         info.get("arm"), info["epoch"], info.get("val"))  # fmt: skip
+
+
 def cache_dir(name: str) -> Path:
     """The study's finished runs (one JSON per seed and arm, each seed's teacher), kept with the results so the
     report can be rewritten, or a study resumed, without training them again."""
@@ -235,7 +249,7 @@ def run(name: str, steps: int, report_steps: int, truncation: float | None,
     res = prepare(name, steps, truncation) if not reuse else prepared(name, steps, truncation)
     res.update(make_report(inputs_of(name, truncation), report_dir(name, truncation, study is not None),
                            size=spec["size"], steps=report_steps, flip=spec["flip"], study=study,
-                           study_cache=str(cache_dir(name)), **(opts or {})))  # fmt: skip
+                           study_cache=str(cache_dir(name)), progress=EpochLog(), **(opts or {})))  # fmt: skip
     res["truncation"] = truncation
     res["torch_threads"] = torch.get_num_threads()
     return res
@@ -317,7 +331,7 @@ def main() -> None:
                               device=args.device, cache=str(cache_dir(name)), counts=opts["counts"],
                               longer=opts["longer"])  # fmt: skip
             study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
-                       size=spec["size"], seeds=args.study_seeds)  # fmt: skip
+                       size=spec["size"], seeds=args.study_seeds, progress=EpochLog())  # fmt: skip
         return
     m = machine()
     for name in args.datasets:

@@ -464,3 +464,76 @@ def test_the_cache_digest_keeps_per_seed_split_studies_apart(sets):
     data, test = {"real": sets["real"]}, sets["test"]
     assert fingerprint(data, test, Protocol()) != fingerprint(data, test, Protocol(split_seed=None))
     assert fingerprint(data, test, Protocol(split_seed=1)) != fingerprint(data, test, Protocol())
+
+
+class Killed(Exception):
+    """Stands for the process being killed between two epochs."""
+
+
+def _kill_at(epoch: str, arm: str | None = None):
+    def progress(done, total, **info):
+        if f"{done}/{total}" == epoch if arm is None else (info.get("epoch") == epoch and info.get("arm") == arm):
+            raise Killed
+
+    return progress
+
+
+def test_a_killed_run_goes_on_from_its_last_saved_epoch_and_ends_as_an_uninterrupted_one(sets, tmp_path):
+    from srgan.augment.study import Resume
+
+    proto = Protocol(epochs=4, batch=8, val_fraction=0.25)
+    data = {"real": sets["real"], "synthetic": sets["synth"]}
+    arm = Arm("mixed", ("synthetic",))
+    whole, _, model = run_arm(arm, data, sets["test"], proto=proto, seed=3)
+    saved = Resume(tmp_path / "mixed.partial.pt", {"arm": "mixed"}, every=0.0)
+    with pytest.raises(Killed):
+        run_arm(arm, data, sets["test"], proto=proto, seed=3, progress=_kill_at("2/4"), resume=lambda stage: saved)
+    assert torch.load(saved.path, weights_only=True)["epoch"] == 2
+    seen: list[int] = []
+    again, _, resumed = run_arm(arm, data, sets["test"], proto=proto, seed=3, resume=lambda stage: saved,
+                                progress=lambda e, n, **info: seen.append(e))  # fmt: skip
+    assert seen == [3, 4]  # epochs 1 and 2 were not trained again
+    assert (again.val_accuracy, again.test_accuracy, again.epoch, again.epochs_run) == (
+        whole.val_accuracy, whole.test_accuracy, whole.epoch, whole.epochs_run)  # fmt: skip
+    for (k, a), b in zip(model.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    # a state saved by another run (another arm, seed or length) is not used: the run starts over
+    for other, seed, p in ((Resume(saved.path, {"arm": "other"}, 0.0), 3, proto), (saved, 4, proto),
+                           (saved, 3, Protocol(epochs=5, batch=8, val_fraction=0.25))):  # fmt: skip
+        seen.clear()
+        run_arm(arm, data, sets["test"], proto=p, seed=seed, resume=lambda stage, o=other: o,
+                progress=lambda e, n, **info: seen.append(e))  # fmt: skip
+        assert seen[0] == 1
+    saved.path.write_bytes(b"truncated")  # a damaged state: also starts over, never a crash
+    seen.clear()
+    run_arm(arm, data, sets["test"], proto=proto, seed=3, resume=lambda stage: saved,
+            progress=lambda e, n, **info: seen.append(e))  # fmt: skip
+    assert seen == [1, 2, 3, 4]
+
+
+def test_a_killed_study_resumes_inside_the_run_it_was_training(sets, tmp_path):
+    from srgan.augment.study import default_arms, run_study
+    from srgan.augment.study_cache import StudyCache, fingerprint
+
+    data = {"real": sets["real"], "synthetic": sets["synth"]}
+    arms = default_arms(has_classical=False, keys=("pretrain", "synthetic"))
+    digest = fingerprint(data, sets["test"], FAST)
+    clean = run_study(data, sets["test"], proto=FAST, seeds=[0], arms=arms, cache=StudyCache(tmp_path / "a", digest))
+    cache = StudyCache(tmp_path / "b", digest, every=0.0)
+    pre = next(a.name for a in arms if a.pretrain)
+    with pytest.raises(Killed):  # killed in the second stage of pre-training, after its first epoch
+        run_study(data, sets["test"], proto=FAST, seeds=[0], arms=arms, cache=cache, progress=_kill_at("1/2", pre))
+    with pytest.raises(Killed):
+        run_study(data, sets["test"], proto=FAST, seeds=[0], arms=arms, cache=cache, progress=_kill_at("1/2", pre))
+    left = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "b").glob("*.partial.pt"))
+    assert left == ["seed0-pretrain-pretrain.partial.pt", "seed0-pretrain-train.partial.pt"]
+    ticks: list[dict[str, object]] = []
+    done = run_study(data, sets["test"], proto=FAST, seeds=[0], arms=arms, cache=cache,
+                     progress=lambda d, t, **info: ticks.append(info))  # fmt: skip
+    for name, row in clean["arms"].items():  # (as JSON: one seed's interval is NaN, never equal to itself)
+        assert json.dumps({k: v for k, v in row.items() if k != "seconds"}) == json.dumps(
+            {k: v for k, v in done["arms"][name].items() if k != "seconds"}), name  # fmt: skip
+    assert not list((tmp_path / "b").glob("*.partial.pt"))  # removed once the run is saved
+    # nothing trained again: synthetic was cached, pre-training's first stage complete, its second at epoch 1
+    assert [(t.get("arm"), t.get("epoch")) for t in ticks if "epoch" in t] == [(pre, "2/2"), ("real", "1/2"),
+                                                                                ("real", "2/2")]  # fmt: skip

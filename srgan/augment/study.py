@@ -24,12 +24,16 @@ instead of the hard label), or used for pre-training before fine-tuning on the r
 
 from __future__ import annotations
 
+import functools
+import io
+import json
 import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +46,7 @@ from srgan.augment.study_protocol import Protocol, first_per_class, split_for_ru
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
+from srgan.fsutil import atomic_write_bytes
 from srgan.progress import Progress, report
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Arm",
     "Protocol",
+    "Resume",
     "classifier_from_state",
     "compare",
     "default_arms",
@@ -85,6 +91,45 @@ class ArmResult:
 
     def test(self) -> np.ndarray:
         return np.array([r.test_accuracy for r in self.runs])
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where :func:`train` keeps its state at the end of an epoch (at most every ``every`` seconds, and always
+    after the last), so that a killed run goes on from its last saved epoch and ends as an uninterrupted one
+    would (bitwise, on the same device and thread count). A saved state is used only if its ``meta`` (what
+    the caller says it must match: data digest, arm, stage) and the run's own shape (seed, epochs, steps,
+    device) are the same; anything else starts over."""
+
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    every: float = 60.0
+
+    def load(self, shape: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a truncated pickle fails in many ways: every one means start over
+            log.warning("%s is unreadable (%s); the run starts over", self.path, type(e).__name__)
+            return None
+        same = json.dumps(state.get("meta"), sort_keys=True) == json.dumps({**self.meta, **shape}, sort_keys=True)
+        if not same:
+            log.warning("%s was saved by another run; this one starts over", self.path)
+        return state if same else None
+
+    def save(self, shape: dict[str, Any], state: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save({**state, "meta": {**self.meta, **shape}}, buf)
+        atomic_write_bytes(self.path, buf.getvalue())
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _cpu(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
 def _to(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
@@ -131,14 +176,15 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], *, num_classes: int,
           proto: Protocol, seed: int, added: tuple[torch.Tensor, torch.Tensor] | None = None,
           real_fraction: float = 0.5, epochs: int | None = None, init: dict[str, Any] | None = None,
-          progress: Progress | None = None,
-          device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Run]:  # fmt: skip
+          progress: Progress | None = None, device: str | torch.device = "cpu",
+          resume: Resume | None = None) -> tuple[torch.nn.Module, Run]:  # fmt: skip
     """Train a ResNet-20; keep the weights of the epoch with the best validation accuracy.
 
     An epoch is one pass over the real images. With ``added`` (images and hard labels ``(N,)`` or
     soft targets ``(N, K)``), every batch holds ``real_fraction`` real images and the rest added ones.
     On ``device`` (e.g. ``"cuda"``) the training images live there; the batch order and augmentation
-    come from the same seeded CPU generator as on the CPU, so only the arithmetic differs.
+    come from the same seeded CPU generator as on the CPU, so only the arithmetic differs. With ``resume``, the
+    run saves its state between epochs and goes on from a saved one (see :class:`Resume`).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -158,9 +204,23 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     tick = report(progress)
     best: tuple[float, int, dict[str, Any]] = (-1.0, 0, {})
     best_key = (-1.0, -math.inf)
-    t0 = time.perf_counter()
-    epoch = 0
-    for epoch in range(1, n_epochs + 1):
+    shape = {"seed": seed, "epochs": n_epochs, "steps_per_epoch": steps_per_epoch, "n_real": n_real,
+             "n_added": 0 if added is None else int(added[0].shape[0]), "device": dev.type}  # fmt: skip
+    saved = resume.load(shape) if resume is not None else None
+    start, spent = 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        gen.set_state(saved["gen"])
+        torch.set_rng_state(saved["rng"])
+        best, best_key = (saved["best_acc"], saved["best_epoch"], saved["best_state"]), tuple(saved["best_key"])
+        start, spent = saved["epoch"], saved["seconds"]
+        log.info("resumed at epoch %d of %d from %s", start, n_epochs, resume.path if resume else "")
+    t0 = time.perf_counter() - spent
+    last_save = time.perf_counter()
+    epoch = start
+    for epoch in range(start + 1, n_epochs + 1):
         model.train()
         order = _to(torch.randperm(x.shape[0], generator=gen), dev)
         for s in range(steps_per_epoch):
@@ -182,6 +242,13 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
         key = (acc, tie)
         if key > best_key:
             best_key, best = key, (acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        if resume is not None and (epoch == n_epochs or time.perf_counter() - last_save >= resume.every):
+            resume.save(shape, {"model": _cpu(model.state_dict()), "opt": opt.state_dict(),
+                                "sched": sched.state_dict(), "gen": gen.get_state(), "rng": torch.get_rng_state(),
+                                "best_acc": best[0], "best_epoch": best[1], "best_state": _cpu(best[2]),
+                                "best_key": list(best_key), "epoch": epoch,
+                                "seconds": time.perf_counter() - t0})  # fmt: skip
+            last_save = time.perf_counter()
         tick(epoch, n_epochs, val=f"{acc:.3f}")
         if proto.budget is not None and time.perf_counter() - t0 > proto.budget:
             log.info("budget reached after %d of %d epochs", epoch, n_epochs)
@@ -213,13 +280,16 @@ def filter_by_confidence(teacher: torch.nn.Module, synth: tuple[torch.Tensor, to
 
 
 def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seed: int,
-            teacher: torch.nn.Module | None = None,
-            device: str | torch.device = "cpu") -> tuple[Run, int, torch.nn.Module]:  # fmt: skip
+            teacher: torch.nn.Module | None = None, device: str | torch.device = "cpu",
+            progress: Progress | None = None,
+            resume: Callable[[str], Resume] | None = None) -> tuple[Run, int, torch.nn.Module]:  # fmt: skip
     """One seed of one arm: the run (test accuracy at the validation-chosen epoch), the images added, the model.
 
     ``teacher`` (a classifier trained on the real images with this seed's split) is needed by the
-    filtered and soft-label arms.
+    filtered and soft-label arms. ``resume`` gives each training stage (``"pretrain"``, ``"train"``) the
+    place it keeps its state between epochs; ``progress`` hears of every epoch.
     """
+    stage = (lambda name: resume(name)) if resume is not None else (lambda name: None)
     real = data["real"]
     tr, va = split_for_run(real.labels, proto, seed)
     train_set, val_set = (real.images[tr], real.labels[tr]), (real.images[va], real.labels[va])
@@ -252,16 +322,25 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
         raise ConfigError(f"arm {arm.name}: nothing left to add (is the filter threshold too high?)")
     if arm.pretrain and added is not None:
         pre, pre_run = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed,
-                             device=device)  # fmt: skip
+                             device=device, progress=progress, resume=stage("pretrain"))  # fmt: skip
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, init=pre.state_dict(),
-                           device=device)  # fmt: skip
+                           device=device, progress=progress, resume=stage("train"))  # fmt: skip
         run.seconds += pre_run.seconds  # the arm's cost is both stages
     else:
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
                            real_fraction=arm.real_fraction, epochs=proto.epochs * arm.epoch_scale,
-                           device=device)  # fmt: skip
+                           device=device, progress=progress, resume=stage("train"))  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
     return run, n_added, model
+
+
+def _epochs_of(tick: Progress, done: int, total: int, arm: Arm, seed: int) -> Progress:
+    """A run's per-epoch progress, heard by the study's as (runs done, runs in all, which run, its epoch)."""
+
+    def epochs(epoch: int, n_epochs: int, **info: object) -> None:
+        tick(done, total, arm=arm.name, seed=seed, epoch=f"{epoch}/{n_epochs}", **info)
+
+    return epochs
 
 
 def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, seeds: int | Sequence[int],
@@ -272,7 +351,8 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
 
     The real-only arm is the baseline of every paired difference and each seed's teacher (for the
     filtered and soft-label arms). With ``cache``, finished runs are read back instead of rerun and new
-    ones are written as they finish, so an interrupted study resumes and seeds can run in parallel.
+    ones are written as they finish, so an interrupted study resumes and seeds can run in parallel; a run
+    that was killed goes on from the last epoch it saved there. ``progress`` hears of every run and epoch.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     real_arm = next((a for a in arms if a.key == "real"), None)
@@ -299,13 +379,17 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
             if cached is not None:
                 run, n_added = cached
             else:
-                run, n_added, model = run_arm(arm, data, test, proto=proto, seed=seed, teacher=teacher, device=device)
+                stage = functools.partial(cache.resume, seed, arm) if cache is not None else None
+                run, n_added, model = run_arm(arm, data, test, proto=proto, seed=seed, teacher=teacher, device=device,
+                                              progress=_epochs_of(tick, si * len(arms) + i, total, arm, seed),
+                                              resume=stage)  # fmt: skip
                 if arm is real_arm:
                     teacher = model
                 if cache is not None:
                     if arm is real_arm:
                         cache.save_teacher(seed, model)
                     cache.save(seed, arm, run, n_added)
+                    cache.clear_partial(seed, arm)
             results[arm.name].runs.append(run)
             results[arm.name].n_extra = n_added
             log.info("study seed %d %s: val %.4f test %.4f (epoch %d)%s", seed, arm.name, run.val_accuracy,

@@ -4,7 +4,8 @@ One JSON file per (seed, arm) and one teacher state per seed, named after the st
 studies with other data or protocols keep their own files beside). A file is used only when it was
 made from the same data (a digest of every image and label), the same protocol and the same arm
 definition; anything else is recomputed, never mixed in. Writes are atomic, so several processes
-(one seed each, say) can share a folder.
+(one seed each, say) can share a folder. An unfinished run keeps its state between epochs beside them
+(``...-train.partial.pt``, removed once the run is saved), so a killed run goes on where it was.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from srgan.augment.study import Protocol, Run
+from srgan.augment.study import Protocol, Resume, Run
 from srgan.augment.study_arms import Arm
 from srgan.data.labelled import ImageSet
 from srgan.fsutil import atomic_write_bytes
@@ -63,9 +64,20 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
 class StudyCache:
     """Runs and teachers of one study (``digest`` from :func:`fingerprint`) in ``folder``."""
 
-    def __init__(self, folder: str | Path, digest: str) -> None:
+    def __init__(self, folder: str | Path, digest: str, every: float = 60.0) -> None:
         self.folder = Path(folder)
         self.digest = digest
+        self.every = every  # seconds between saves of an unfinished run's state
+
+    def resume(self, seed: int, arm: Arm, stage: str) -> Resume:
+        """Where one training stage of an unfinished run keeps its state (``...-seed0-real-x4-train.partial.pt``)."""
+        path = self.folder / f"{self.digest[:10]}-seed{seed}-{arm.key}-{stage}.partial.pt"
+        return Resume(path, {"digest": self.digest, "arm": _arm_spec(arm), "stage": stage}, self.every)
+
+    def clear_partial(self, seed: int, arm: Arm) -> None:
+        """Remove an arm's unfinished states once its run is saved."""
+        for path in self.folder.glob(f"{self.digest[:10]}-seed{seed}-{arm.key}-*.partial.pt"):
+            path.unlink(missing_ok=True)
 
     def _run_path(self, seed: int, arm: Arm) -> Path:
         return self.folder / f"{self.digest[:10]}-seed{seed}-{arm.key}.json"
