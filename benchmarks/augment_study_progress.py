@@ -23,7 +23,7 @@ import numpy as np
 from common import RESULTS, command_line
 
 from srgan.augment.study import Arm, Run, default_arms
-from srgan.augment.study_cache import StudyCache
+from srgan.augment.study_cache import REAL_ONLY, StudyCache
 from srgan.augment.study_summary import compare, where_trained
 
 NAMES = {"mnist": "MNIST-small", "cifar": "CIFAR10-small"}
@@ -49,16 +49,23 @@ PLANS = {
 }
 
 
-def digests(folder: Path) -> list[str]:
-    """Full digests of the studies cached in ``folder``, the one with most runs first."""
+def studies(folder: Path) -> list[tuple[str, dict[frozenset[str], str]]]:
+    """Full digests of the studies cached in ``folder``, planned ones and most runs first, each with the digest its
+    real-only runs are keyed on (see :class:`StudyCache`), where some of its runs were saved under one."""
     count: dict[str, int] = {}
+    narrow: dict[str, str] = {}
     for f in folder.glob("*.json"):
         try:
-            d = json.loads(f.read_text())["digest"]
+            rec = json.loads(f.read_text())
+            d, study = rec["digest"], rec.get("study", rec["digest"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        count[d] = count.get(d, 0) + 1
-    return sorted(count, key=lambda d: -count[d])
+        if study == d:
+            count[d] = count.get(d, 0) + 1
+        else:
+            narrow.setdefault(study, d)
+    order = sorted(count, key=lambda d: (d[:10] not in PLANS, -count[d]))  # a planned study (README's) first
+    return [(d, {REAL_ONLY: narrow[d]} if d in narrow else {}) for d in order]
 
 
 def cell(run: Run | None) -> str:
@@ -103,11 +110,11 @@ def main() -> None:
            "with other runs, so their time is not a per-run cost).", ""]  # fmt: skip
     for name in args.datasets:
         folder = RESULTS / "augment_study_cache" / name
-        for digest in digests(folder):
+        for digest, keyed in studies(folder):
             plan = PLANS.get(digest[:10])
             # a study without a plan ran the default arms (longer controls than real-x2 are opt-in)
             planned = [a for a in arms if a.key in plan] if plan else [a for a in arms if a.epoch_scale <= 2]
-            lines, done = study_table(StudyCache(folder, digest), planned, args.seeds)
+            lines, done = study_table(StudyCache(folder, digest, narrow=keyed), planned, args.seeds)
             if done == 0:
                 continue  # runs of an older arm definition or protocol: the study would not reuse them
             n = len(planned) * args.seeds

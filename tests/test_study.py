@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -307,8 +308,9 @@ def test_committed_study_runs_stay_readable_by_the_current_arm_definitions():
     arms = {a.key: a for a in default_arms(has_classical=True, thresholds=(0.5, 0.9), shares=(0.2,), longer=(4,))}
     root = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "augment_study_cache"
     studies = {"mnist": "61b82ec70d", "cifar": "2dcb7ea47a"}  # the studies README reports or is running
-    files = [f for name, digest in studies.items() for f in (root / name).glob(f"{digest}-seed*.json")]
-    assert len(files) >= 40
+    files = [f for name, digest in studies.items() for f in (root / name).glob("*-seed*.json")
+             if json.loads(f.read_text()).get("study", f.name)[:10] == digest]  # fmt: skip
+    assert len(files) >= 60
     for f in files:
         key = f.stem.split("-", 2)[2]
         assert json.loads(f.read_text())["arm"] == _arm_spec(arms[key]), f.name
@@ -363,9 +365,9 @@ def test_cache_resumes_a_study_and_splits_it_by_seed(sets, tmp_path, monkeypatch
     assert StudyCache(tmp_path / "cache", fingerprint(data, sets["test"], longer)).load(0, arms[0]) is None
 
 
-def test_a_study_without_the_teachers_arms_runs_real_last(sets, monkeypatch):
-    from srgan.augment.study import default_arms, run_study
-
+@pytest.fixture
+def trained_arms(monkeypatch) -> list[str]:
+    """The keys of the arms the study trains (not reads from its cache), in order."""
     order: list[str] = []
     real_run_arm = study.run_arm
 
@@ -374,6 +376,13 @@ def test_a_study_without_the_teachers_arms_runs_real_last(sets, monkeypatch):
         return real_run_arm(arm, *args, **kwargs)
 
     monkeypatch.setattr(study, "run_arm", spy)
+    return order
+
+
+def test_a_study_without_the_teachers_arms_runs_real_last(sets, trained_arms):
+    from srgan.augment.study import default_arms, run_study
+
+    order = trained_arms
     arms = default_arms(has_classical=True, keys=("classical", "synthetic"))
     res = run_study({"real": sets["real"], "synthetic": sets["synth"], "classical": sets["synth"]}, sets["test"],
                     proto=FAST, seeds=1, arms=arms)  # fmt: skip
@@ -537,3 +546,38 @@ def test_a_killed_study_resumes_inside_the_run_it_was_training(sets, tmp_path):
     # nothing trained again: synthetic was cached, pre-training's first stage complete, its second at epoch 1
     assert [(t.get("arm"), t.get("epoch")) for t in ticks if "epoch" in t] == [(pre, "2/2"), ("real", "1/2"),
                                                                                 ("real", "2/2")]  # fmt: skip
+
+
+def test_real_only_runs_are_keyed_on_the_real_images_alone(sets, tmp_path, trained_arms):
+    from srgan.augment.study import default_arms, run_study
+    from srgan.augment.study_cache import REAL_ONLY, StudyCache
+
+    test = sets["test"]
+    data = {"real": sets["real"], "synthetic": sets["synth"]}
+    arms = default_arms(has_classical=False, keys=("soft", "real-x2"))
+    cache = StudyCache.of(tmp_path, data, test, FAST)
+    first = run_study(data, test, proto=FAST, seeds=[0], arms=arms, cache=cache)
+    real_key = cache.narrow[REAL_ONLY][:10]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{real_key}-seed0-real.json", f"{real_key}-seed0-teacher.pt", f"{real_key}-seed0-real-x2.json",
+         f"{cache.digest[:10]}-seed0-soft.json"])  # fmt: skip
+    # other generated images (another GAN, or the same GAN's float32 samples rounded otherwise on another CPU)
+    flipped = replace(sets["synth"], images=sets["synth"].images.flip(3))
+    other_data = {"real": sets["real"], "synthetic": flipped}
+    other = StudyCache.of(tmp_path, other_data, test, FAST)
+    assert other.digest != cache.digest and other.narrow == cache.narrow
+    trained_arms.clear()
+    second = run_study(other_data, test, proto=FAST, seeds=[0], arms=arms, cache=other)
+    assert trained_arms == ["soft"]  # real-only runs and the teacher read back; the arm that uses the images trained
+    for key in ("real", "real only, twice the epochs"):
+        assert second["arms"][key]["runs"] == first["arms"][key]["runs"]
+    # other real images, or another protocol: nothing real-only is read back
+    fewer = {"real": replace(sets["real"], images=sets["real"].images.flip(2)), "synthetic": sets["synth"]}
+    assert StudyCache.of(tmp_path, fewer, test, FAST).load(0, arms[0]) is None
+    assert StudyCache.of(tmp_path, data, test, replace(FAST, epochs=3)).load_teacher(0) is None
+    # runs cached before real-only runs had their own key (under the study's digest) still load
+    legacy = StudyCache(tmp_path / "legacy", cache.digest)
+    run, n = cache.load(0, arms[0]) or (None, 0)
+    assert run is not None
+    legacy.save(0, arms[0], run, n)
+    assert StudyCache.of(tmp_path / "legacy", data, test, FAST).load(0, arms[0]) == (run, n)

@@ -28,7 +28,7 @@ from torch import nn
 
 from srgan.augment.novelty import copy_check, copy_lines, mirrored_pixels, pixels
 from srgan.augment.study import Protocol, default_arms, run_study, validation_names
-from srgan.augment.study_cache import StudyCache, fingerprint
+from srgan.augment.study_cache import StudyCache
 from srgan.augment.study_summary import study_lines
 from srgan.data.labelled import ImageSet, load_images
 from srgan.errors import DataError
@@ -216,7 +216,7 @@ def _run_study(data: dict[str, ImageSet], test: ImageSet, opts: StudyOptions, *,
     proto = replace(opts.protocol, flip=opts.flip)
     chosen = default_arms("classical" in data, opts.thresholds, opts.real_fraction, opts.arms, opts.shares,
                           opts.counts, opts.longer)  # fmt: skip
-    cache = StudyCache(opts.cache or out / "study_cache", fingerprint(data, test, proto))
+    cache = StudyCache.of(opts.cache or out / "study_cache", data, test, proto)
     return run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress, device=opts.device,
                      cache=cache)  # fmt: skip
 

@@ -1,11 +1,12 @@
 """Finished runs of the downstream study, kept on disk so a study resumes and can be split by seed.
 
-One JSON file per (seed, arm) and one teacher state per seed, named after the study's digest (so
-studies with other data or protocols keep their own files beside). A file is used only when it was
-made from the same data (a digest of every image and label), the same protocol and the same arm
-definition; anything else is recomputed, never mixed in. Writes are atomic, so several processes
-(one seed each, say) can share a folder. An unfinished run keeps its state between epochs beside them
-(``...-train.partial.pt``, removed once the run is saved), so a killed run goes on where it was.
+One JSON file per (seed, arm) and one teacher state per seed, named after the digest of the data the run
+trains on: the study's, or the real images' alone for real-only runs and teachers (so studies with other
+data or protocols keep their own files beside, and share the real-only runs they have in common). A file
+is used only when it was made from the same data (a digest of every image and label it depends on), the
+same protocol and the same arm definition; anything else is recomputed, never mixed in. Writes are atomic,
+so several processes (one seed each, say) can share a folder. An unfinished run keeps its state between
+epochs beside them (``...-train.partial.pt``, removed once the run is saved), so a killed run goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import hashlib
 import io
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,14 @@ from srgan.augment.study_arms import Arm
 from srgan.data.labelled import ImageSet
 from srgan.fsutil import atomic_write_bytes
 
-__all__ = ["StudyCache", "fingerprint"]
+__all__ = ["REAL_ONLY", "StudyCache", "fingerprint"]
 
 
-def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol) -> str:
-    """A digest of every image and label the study sees and of its protocol (the budget aside)."""
+def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol, sets: Collection[str] | None = None) -> str:
+    """A digest of every image and label the study sees (or only those of ``sets``, with the test images) and
+    of its protocol (the budget aside)."""
     h = hashlib.sha256()
-    for name in sorted(data):
+    for name in sorted(data if sets is None else sets):
         s = data[name]
         h.update(name.encode())
         h.update(s.images.contiguous().numpy().tobytes())
@@ -61,52 +64,83 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
     return spec
 
 
-class StudyCache:
-    """Runs and teachers of one study (``digest`` from :func:`fingerprint`) in ``folder``."""
+#: the data an arm trains on, when it is less than the whole study's: real-only runs (and each seed's teacher)
+#: are keyed on the real images alone, so a study whose generated images differ (another GAN, or the same GAN's
+#: float32 samples rounded differently on another CPU) still reads them back
+REAL_ONLY = frozenset({"real"})
 
-    def __init__(self, folder: str | Path, digest: str, every: float = 60.0) -> None:
+
+class StudyCache:
+    """Runs and teachers of one study (``digest`` from :func:`fingerprint`) in ``folder``.
+
+    ``narrow`` maps the sets some arms train on (:data:`REAL_ONLY`) to the digest of those sets alone: such
+    runs are saved under it, and read back under it or, as cached before it existed, under ``digest``.
+    """
+
+    def __init__(self, folder: str | Path, digest: str, every: float = 60.0,
+                 narrow: dict[frozenset[str], str] | None = None) -> None:  # fmt: skip
         self.folder = Path(folder)
         self.digest = digest
         self.every = every  # seconds between saves of an unfinished run's state
+        self.narrow = dict(narrow or {})
+
+    @classmethod
+    def of(cls, folder: str | Path, data: dict[str, ImageSet], test: ImageSet, proto: Protocol,
+           every: float = 60.0) -> StudyCache:  # fmt: skip
+        """The cache of the study of ``data`` and ``test`` under ``proto``, real-only runs keyed on the real images."""
+        narrow = {REAL_ONLY: fingerprint(data, test, proto, REAL_ONLY)} if set(data) != REAL_ONLY else {}
+        return cls(folder, fingerprint(data, test, proto), every, narrow)
+
+    def _keys(self, arm: Arm | None) -> list[str]:
+        """Digests a run of ``arm`` (None: the teacher) may be cached under, the one it is saved under first."""
+        uses = REAL_ONLY if arm is None else frozenset({"real", *arm.extra})
+        return list(dict.fromkeys([self.narrow.get(uses, self.digest), self.digest]))
+
+    def _run_path(self, digest: str, seed: int, arm: Arm) -> Path:
+        return self.folder / f"{digest[:10]}-seed{seed}-{arm.key}.json"
 
     def resume(self, seed: int, arm: Arm, stage: str) -> Resume:
         """Where one training stage of an unfinished run keeps its state (``...-seed0-real-x4-train.partial.pt``)."""
-        path = self.folder / f"{self.digest[:10]}-seed{seed}-{arm.key}-{stage}.partial.pt"
-        return Resume(path, {"digest": self.digest, "arm": _arm_spec(arm), "stage": stage}, self.every)
+        digest = self._keys(arm)[0]
+        path = self.folder / f"{digest[:10]}-seed{seed}-{arm.key}-{stage}.partial.pt"
+        return Resume(path, {"digest": digest, "arm": _arm_spec(arm), "stage": stage}, self.every)
 
     def clear_partial(self, seed: int, arm: Arm) -> None:
         """Remove an arm's unfinished states once its run is saved."""
-        for path in self.folder.glob(f"{self.digest[:10]}-seed{seed}-{arm.key}-*.partial.pt"):
+        for path in self.folder.glob(f"{self._keys(arm)[0][:10]}-seed{seed}-{arm.key}-*.partial.pt"):
             path.unlink(missing_ok=True)
 
-    def _run_path(self, seed: int, arm: Arm) -> Path:
-        return self.folder / f"{self.digest[:10]}-seed{seed}-{arm.key}.json"
-
     def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
-        path = self._run_path(seed, arm)
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        if rec.get("digest") != self.digest or rec.get("arm") != _arm_spec(arm):
-            return None
-        return Run(**rec["run"]), int(rec["n_added"])
+        for digest in self._keys(arm):
+            try:
+                rec = json.loads(self._run_path(digest, seed, arm).read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("digest") == digest and rec.get("arm") == _arm_spec(arm):
+                return Run(**rec["run"]), int(rec["n_added"])
+        return None
 
     def save(self, seed: int, arm: Arm, run: Run, n_added: int) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        rec = {"digest": self.digest, "arm": _arm_spec(arm), "run": dataclasses.asdict(run), "n_added": n_added}
-        atomic_write_bytes(self._run_path(seed, arm), json.dumps(rec, indent=1).encode())
+        digest = self._keys(arm)[0]
+        rec = {"digest": digest, "study": self.digest, "arm": _arm_spec(arm), "run": dataclasses.asdict(run),
+               "n_added": n_added}  # fmt: skip
+        atomic_write_bytes(self._run_path(digest, seed, arm), json.dumps(rec, indent=1).encode())
 
     def load_teacher(self, seed: int) -> dict[str, torch.Tensor] | None:
-        path = self.folder / f"{self.digest[:10]}-seed{seed}-teacher.pt"
-        try:
-            rec = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError):
-            return None
-        return rec["state"] if rec.get("digest") == self.digest else None
+        for digest in self._keys(None):
+            try:
+                rec = torch.load(self.folder / f"{digest[:10]}-seed{seed}-teacher.pt", map_location="cpu",
+                                 weights_only=True)  # fmt: skip
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if rec.get("digest") == digest:
+                return rec["state"]
+        return None
 
     def save_teacher(self, seed: int, model: torch.nn.Module) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        digest = self._keys(None)[0]
         buf = io.BytesIO()
-        torch.save({"digest": self.digest, "state": {k: v.cpu() for k, v in model.state_dict().items()}}, buf)
-        atomic_write_bytes(self.folder / f"{self.digest[:10]}-seed{seed}-teacher.pt", buf.getvalue())
+        torch.save({"digest": digest, "state": {k: v.cpu() for k, v in model.state_dict().items()}}, buf)
+        atomic_write_bytes(self.folder / f"{digest[:10]}-seed{seed}-teacher.pt", buf.getvalue())
