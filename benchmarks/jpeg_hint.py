@@ -1,6 +1,6 @@
 """At which JPEG quality should `srgan upscale` point users of the default model at realsr-x4?
 
-    python benchmarks/jpeg_hint.py [--datasets Set5 Set14] [--qualities 95 90 85 80 70 50]
+    python benchmarks/jpeg_hint.py [--datasets Set5 Set14] [--qualities 95 90 85 80 70 50] [--family psnr|gan]
 
 Every HR image's x4 MATLAB-bicubic LR (as `srgan evaluate` makes it) is saved as a JPEG at each
 quality (Pillow, 4:2:0 chroma as phones and the web save them), decoded, and upscaled by the default
@@ -9,7 +9,8 @@ Scores against the HR image: Y-PSNR and SSIM (`srgan evaluate`'s protocol), LPIP
 better) and the output's blockiness on its 32x32 grid (the 8x8 JPEG blocks after x4; 1 where no block
 edges stand out, :func:`srgan.metrics.degradation.blockiness`). ``hint`` is the share of the JPEG
 files the upscale hint flags (`Degradation.looks_degraded`, read from the file as `srgan upscale`
-reads it). Writes benchmarks/results/jpeg_hint.md and .json.
+reads it). Writes benchmarks/results/jpeg_hint.md and .json; ``--family gan`` compares the GAN models
+instead (srgan-x4, realsrgan-x4, realsrgan-x4 at ``--denoise 0.5``) into jpeg_hint_gan.md and .json.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ from srgan.metrics.lpips import LPIPS
 from srgan.metrics.protocol import prepare_hr
 from srgan.resize import imresize_uint8
 
-MODELS = (("srresnet-x4 (default)", "srresnet-x4", None), ("realsr-x4", "realsr-x4", None),
-          ("realsr-x4 --denoise 0.5", "realsr-x4", 0.5))  # fmt: skip
+#: --family: the models a user of each clean-input x4 model could be pointed at (the PSNR models, or the GAN ones)
+FAMILIES = {
+    "psnr": (("srresnet-x4 (default)", "srresnet-x4", None), ("realsr-x4", "realsr-x4", None),
+             ("realsr-x4 --denoise 0.5", "realsr-x4", 0.5)),
+    "gan": (("srgan-x4", "srgan-x4", None), ("realsrgan-x4", "realsrgan-x4", None),
+            ("realsrgan-x4 --denoise 0.5", "realsrgan-x4", 0.5)),
+}  # fmt: skip
 
 
 def bicubic_lrs(hr_dir: Path) -> list[tuple[str, np.ndarray]]:
@@ -65,8 +71,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--qualities", nargs="+", type=int, default=[95, 90, 85, 80, 70, 50])
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="psnr",
+                    help="psnr: srresnet-x4 against realsr-x4 (jpeg_hint.md); gan: srgan-x4 against realsrgan-x4 "
+                    "(jpeg_hint_gan.md)")  # fmt: skip
     args = ap.parse_args()
-    methods = [Method(label, 4, model_method(name, 4, "cpu", denoise).upscale) for label, name, denoise in MODELS]
+    models = FAMILIES[args.family]
+    stem = "jpeg_hint" if args.family == "psnr" else f"jpeg_hint_{args.family}"
+    methods = [Method(label, 4, model_method(name, 4, "cpu", denoise).upscale) for label, name, denoise in models]
     lrs = {ds: bicubic_lrs(dataset_dir(ds)) for ds in args.datasets}
     lp = LPIPS()
     extra = {"lpips": lp.score_uint8, "blocks": lambda sr, hr: blockiness(sr, block=32)}
@@ -93,20 +104,20 @@ def main() -> None:
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0,
               "datasets": args.datasets, "jpeg_quality_limit": JPEG_QUALITY_LIMIT, "rows": rows}  # fmt: skip
-    atomic_write_bytes(RESULTS / "jpeg_hint.json", json.dumps(record, indent=2).encode())
+    atomic_write_bytes(RESULTS / f"{stem}.json", json.dumps(record, indent=2).encode())
     lines = ["# Which model for a JPEG of a given quality? (where `srgan upscale`'s hint should fire)", "",
              f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
              f"x4 bicubic LR of {' + '.join(args.datasets)} saved as JPEG. Y-PSNR (dB) / SSIM / LPIPS-squeeze",
              "(lower is better) / output blockiness on the 32 px grid (1: no blocks), means over the images.",
              f"`hint`: share of the JPEGs the upscale hint flags (quality <= {JPEG_QUALITY_LIMIT} or blocky).", "",
-             "| JPEG quality | hint | " + " | ".join(label for label, _, _ in MODELS) + " |",
-             "|---:|---:|" + "---:|" * len(MODELS)]  # fmt: skip
+             "| JPEG quality | hint | " + " | ".join(label for label, _, _ in models) + " |",
+             "|---:|---:|" + "---:|" * len(models)]  # fmt: skip
     for q in args.qualities:
         cells = [f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f} / {r['lpips']:.3f} / {r['blocks']:.2f}"
                  for r in rows if r["quality"] == q]  # fmt: skip
         hint = next(r["hint"] for r in rows if r["quality"] == q)
         lines.append(f"| {q} | {100 * hint:.0f} % | " + " | ".join(cells) + " |")
-    atomic_write_bytes(RESULTS / "jpeg_hint.md", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(RESULTS / f"{stem}.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 

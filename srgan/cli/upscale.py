@@ -118,11 +118,25 @@ def _trained_on_clean_input(model: str) -> bool:
     from srgan.weights import read_metadata, shipped_model_path
 
     path = shipped_model_path(model)
-    if path is None or model == REAL_WORLD_MODEL:
+    if path is None:
         return False
     meta = read_metadata(path)
     config = json.loads(meta.get("config", "{}"))
     return meta.get("scale") == "4" and config.get("data", {}).get("degradation", "bicubic") == "bicubic"
+
+
+#: the --denoise strength the hint suggests with each real-world model (python benchmarks/jpeg_hint.py [--family gan]):
+#: realsr-x4 at 0.5 beats the default and itself at full strength in PSNR on JPEGs of quality <= 85 and removes most
+#: blocks; realsrgan-x4 at full strength has lower LPIPS than srgan-x4 from quality 85 down and no blocks, while at 0.5
+#: its LPIPS is the worst of the three
+_HINT_STRENGTH = {REAL_WORLD_MODEL: 0.5}
+
+
+def _real_world_partner(model: str) -> str:
+    """The shipped real-world model made from ``model`` (whose light-denoise partner it is), else the default one."""
+    from srgan.weights import list_models, read_metadata
+
+    return next((m.name for m in list_models() if read_metadata(m.path).get("denoise_base") == model), REAL_WORLD_MODEL)
 
 
 class _DegradedHint:
@@ -132,7 +146,8 @@ class _DegradedHint:
         from srgan.weights import shipped_model_path
 
         self.model = model
-        self.available = shipped_model_path(REAL_WORLD_MODEL) is not None
+        self.partner = _real_world_partner(model)
+        self.available = shipped_model_path(self.partner) is not None
         self.found: list[tuple[Path, Degradation]] = []
 
     def __call__(self, path: Path, pixels: np.ndarray) -> None:
@@ -143,6 +158,13 @@ class _DegradedHint:
             if d.looks_degraded:
                 self.found.append((path, d))
 
+    def suggestion(self) -> str:
+        """What the hint proposes: the partner model, with the strength measured best for JPEGs where there is one."""
+        strength = _HINT_STRENGTH.get(self.partner)
+        if strength is None:
+            return f"--model {self.partner} removes them"
+        return f"--model {self.partner} --denoise {strength:g} removes them (--denoise 1 for noisy photos)"
+
     def log(self, total: int) -> None:
         if not self.found:
             return
@@ -150,10 +172,8 @@ class _DegradedHint:
         why = worst.describe()
         which = f"{path.name} looks" if total == 1 else f"{len(self.found)} of {total} inputs look"
         detail = why if total == 1 else f"{path.name}: {why}"
-        # --denoise 0.5: on JPEGs of clean photos it beats both the full real-world model and the default in PSNR at
-        # quality <= 85 and removes most blocks (python benchmarks/jpeg_hint.py); 1 also smooths sensor noise away
-        log.info("hint: %s compressed (%s); %s sharpens JPEG blocks, --model %s --denoise 0.5 removes them "
-                 "(--denoise 1 for noisy photos)", which, detail, self.model, REAL_WORLD_MODEL)  # fmt: skip
+        log.info("hint: %s compressed (%s); %s sharpens JPEG blocks, %s", which, detail, self.model,
+                 self.suggestion())  # fmt: skip
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
