@@ -190,9 +190,11 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--size", type=int, default=32, help="image size the scores are computed at")
     rep.add_argument("--seeds", type=int, default=3, help="classifier runs per training set")
     rep.add_argument("--protocol", choices=("study", "quick"), default="study",
-                     help="study: ResNet-20 to convergence, epoch chosen on validation, every synthetic recipe; "
-                     "quick: the small fixed-step CNN of earlier reports")  # fmt: skip
-    rep.add_argument("--epochs", type=int, default=60, help="study: epochs over the real images per run")
+                     help="study: ResNet-20 over --epochs (cosine schedule), epoch chosen on validation, every "
+                     "synthetic recipe; quick: the small fixed-step CNN of earlier reports")  # fmt: skip
+    rep.add_argument("--epochs", type=int, default=60,
+                     help="study: epochs over the real images per run (see --longer-controls for whether real-only "
+                     "still gains from more)")  # fmt: skip
     rep.add_argument("--budget", type=float, metavar="MIN", help="study: stop a run after MIN minutes")
     rep.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.9],
                      help="study: confidence thresholds of the filtered-synthesis arms")  # fmt: skip
