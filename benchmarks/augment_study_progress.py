@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS, command_line
 
-from srgan.augment.study import Arm, Run, default_arms
+from srgan.augment.study import Arm, ArmResult, Protocol, Run, default_arms
 from srgan.augment.study_cache import REAL_ONLY, StudyCache
-from srgan.augment.study_summary import compare, where_trained
+from srgan.augment.study_summary import compare, summarize, where_trained
 
 NAMES = {"mnist": "MNIST-small", "cifar": "CIFAR10-small"}
 # what a digest's runs were measured with, where README tells a story about them (the cache records only the digest)
@@ -84,6 +84,16 @@ def difference(runs: list[Run | None], base: list[Run | None]) -> str:
     return f"{100 * c['mean']:+.2f}{ci}, {c['n']} seed{'s' if c['n'] > 1 else ''}"
 
 
+def convergence(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) -> str | None:
+    """The report's convergence line (:func:`summarize`'s) over the real-only arms that have every seed."""
+    chain = [a for a in arms if not a.extra and all(runs[a.key])]
+    if len(chain) < 2 or chain[0].key != "real":
+        return None
+    results = {a.name: ArmResult(a, [r for r in runs[a.key] if r is not None]) for a in chain}
+    epochs = next(r.epochs_run for r in runs["real"] if r is not None)  # the study's --epochs (no budget cut them)
+    return summarize(results, chain[0], Protocol(epochs=epochs), seeds)["convergence"]
+
+
 def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[str], int]:
     runs = {a.key: [(cache.load(s, a) or (None, 0))[0] for s in range(seeds)] for a in arms}
     control = "real-x2" if any(runs.get("real-x2", [])) else None  # the steps control, where it has a run
@@ -94,6 +104,8 @@ def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[st
         if control:
             vs += " | " + (difference(runs[a.key], runs[control]) if a.extra or a.epoch_scale > 2 else "")
         lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cell(r) for r in runs[a.key]) + f" | {vs} |")
+    if line := convergence(runs, arms, seeds):
+        lines += ["", f"Convergence (the report's line, from the real-only arms with all {seeds} seeds): {line}."]
     return lines, sum(r is not None for rs in runs.values() for r in rs)
 
 

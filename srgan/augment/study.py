@@ -92,6 +92,9 @@ class ArmResult:
     def test(self) -> np.ndarray:
         return np.array([r.test_accuracy for r in self.runs])
 
+    def val(self) -> np.ndarray:
+        return np.array([r.val_accuracy for r in self.runs])
+
 
 @dataclass(frozen=True)
 class Resume:

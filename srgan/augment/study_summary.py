@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ def where_trained(run: Run) -> str:
 
 
 def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, seeds: int) -> dict[str, Any]:
-    """The study's table, its sanity line and its verdict from every arm's runs."""
+    """The study's table, its sanity and convergence lines and its verdict from every arm's runs."""
     base = results[real_arm.name].test()
     table: dict[str, Any] = {}
     for name, r in results.items():
@@ -120,7 +121,50 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     if chosen is not None and not out["sanity"].startswith("ok"):
         why = "was not run" if out["sanity"].startswith("not checked") else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
+    _convergence(out, results, real_arm, proto.epochs)
+    if "verdict" in out and out["convergence"].startswith("flag"):
+        out["verdict"] += " (against a real-only baseline that is not converged: see the convergence line)"
     return out
+
+
+#: a longer real-only schedule that still gains this much validation accuracy (mean over seeds) leaves the
+#: baseline learning at the resolution the study asks about (a gain of a point from added data)
+CONVERGED_GAIN = 0.005
+
+
+def _convergence(out: dict[str, Any], results: dict[str, ArmResult], real_arm: Arm, epochs: int) -> None:
+    """Whether real-only has stopped gaining from more epochs, read on validation (never test) along the real-only
+    arms over more epochs (``real-x2``, ``--longer-controls``): the shortest schedule that no longer one beats by
+    :data:`CONVERGED_GAIN` is where the baseline converges; the test differences are listed beside."""
+    longer = [r for r in results.values() if r.arm is not real_arm and not r.arm.extra and r.arm.epoch_scale > 1]
+    chain = [results[real_arm.name], *sorted(longer, key=lambda r: r.arm.epoch_scale)]
+    if len(chain) == 1:
+        out["convergence"] = "not checked: no real-only run over more epochs (real-x2, --longer-controls K)"
+        return
+    steps = []
+    for short, long in itertools.pairwise(chain):
+        val, test = compare(short.val(), long.val()), compare(short.test(), long.test())
+        a, b = epochs * short.arm.epoch_scale, epochs * long.arm.epoch_scale
+        steps.append(f"{a} -> {b} epochs: validation {_interval(val)}, test {_interval(test)}")
+    # settled: the shortest schedule that no longer one beats by the margin (not only the next: noise can dip)
+    settled = next((epochs * r.arm.epoch_scale for i, r in enumerate(chain[:-1])
+                    if all(compare(r.val(), s.val())["mean"] < CONVERGED_GAIN for s in chain[i + 1 :])),
+                   None)  # fmt: skip
+    shown = "; ".join(steps)
+    limit = f"{100 * CONVERGED_GAIN:g} points"
+    if all(r.val().min() == 1.0 for r in chain):
+        out["convergence"] = (f"not decided: real-only is at 100 % on validation at every schedule, so validation "
+                              f"cannot tell whether more epochs still help ({shown})")  # fmt: skip
+    elif settled == epochs:
+        out["convergence"] = f"ok: real-only gains less than {limit} on validation from more epochs ({shown})"
+    elif settled is not None:
+        out["convergence"] = (f"flag: real-only still gains from more epochs than the study's {epochs}; it stops "
+                              f"gaining (less than {limit} on validation) at {settled} ({shown}); raise "
+                              "--epochs")  # fmt: skip
+    else:
+        out["convergence"] = (f"flag: real-only still gains at least {limit} on validation at every longer schedule "
+                              f"run ({shown}): the baseline is not converged at the study's {epochs} epochs; raise "
+                              "--epochs")  # fmt: skip
 
 
 def _on_classical(out: dict[str, Any], results: dict[str, ArmResult], classical: str) -> None:
@@ -180,6 +224,8 @@ def study_lines(result: dict[str, Any]) -> list[str]:
                      f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
     if "sanity" in st:
         lines += ["", f"Sanity: {st['sanity']}."]
+    if "convergence" in st:
+        lines += ["", f"Convergence: {st['convergence']}."]
     if "on_classical" in st:
         lines += ["", f"On top of classical augmentation: {st['on_classical']}."]
     if "steps_control" in st:
