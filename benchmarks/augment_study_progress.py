@@ -7,7 +7,8 @@ this CPU takes several sessions. This reads the study cache (benchmarks/results/
 through the study's own cache reader, so only runs the study itself would reuse are counted (same
 data digest, same arm definition), and writes benchmarks/results/augment_study_progress.md: test
 accuracy, the epoch kept and the run's time per arm and seed, and the paired difference to real-only
-over the seeds both have (an interval from two seeds or more). A study that runs only some arms on this CPU
+over the seeds both have (an interval from two seeds or more); a run still in training shows the epoch its saved
+state has reached. A study that runs only some arms on this CPU
 (``PLANS``, as README names them) lists those and counts its runs against them. Interim figures only: the arm the
 study would choose, the sanity line and the verdict come with the report.
 """
@@ -20,6 +21,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 from common import RESULTS, command_line
 
 from srgan.augment.study import Arm, ArmResult, Protocol, Run, default_arms
@@ -45,6 +47,7 @@ PLANS = {
         "combo-soft",
         "real-x2",
         "real-x4",
+        "real-x8",
     ),
 }
 
@@ -84,6 +87,15 @@ def difference(runs: list[Run | None], base: list[Run | None]) -> str:
     return f"{100 * c['mean']:+.2f}{ci}, {c['n']} seed{'s' if c['n'] > 1 else ''}"
 
 
+def unfinished(cache: StudyCache, seed: int, arm: Arm) -> str:
+    """A run not cached yet: "-", or how far its saved state (``...-train.partial.pt``) has come."""
+    path = cache.resume(seed, arm, "train").path
+    if not path.is_file():
+        return "-"
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return f"- (saved at epoch {state['epoch']} of {state['meta']['epochs']}, {state['seconds'] / 60:.0f} min)"
+
+
 def convergence(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) -> str | None:
     """The report's convergence line (:func:`summarize`'s) over the real-only arms that have every seed."""
     chain = [a for a in arms if not a.extra and all(runs[a.key])]
@@ -103,7 +115,8 @@ def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[st
         vs = "" if a.key == "real" else difference(runs[a.key], runs["real"])
         if control:
             vs += " | " + (difference(runs[a.key], runs[control]) if a.extra or a.epoch_scale > 2 else "")
-        lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cell(r) for r in runs[a.key]) + f" | {vs} |")
+        cells = [cell(r) if r is not None else unfinished(cache, s, a) for s, r in enumerate(runs[a.key])]
+        lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cells) + f" | {vs} |")
     if line := convergence(runs, arms, seeds):
         lines += ["", f"Convergence (the report's line, from the real-only arms with all {seeds} seeds): {line}."]
     return lines, sum(r is not None for rs in runs.values() for r in rs)
@@ -115,7 +128,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--shares", type=float, nargs="*", default=[0.2], help="the study's --shares")
     args = ap.parse_args()
-    arms = default_arms(True, shares=tuple(args.shares), longer=(4,))
+    arms = default_arms(True, shares=tuple(args.shares), longer=(4, 8))
     out = ["# Downstream studies in progress", "", f"Written by `{command_line()}` from the study cache; "
            "interim figures (the report, written when every run is cached, chooses the recipe). A cell is the test "
            "accuracy, the epoch kept on validation and the run's wall time where it ran (GPU runs shared one GPU "

@@ -305,7 +305,7 @@ def test_committed_study_runs_stay_readable_by_the_current_arm_definitions():
     from srgan.augment.study import default_arms
     from srgan.augment.study_cache import _arm_spec
 
-    arms = {a.key: a for a in default_arms(has_classical=True, thresholds=(0.5, 0.9), shares=(0.2,), longer=(4,))}
+    arms = {a.key: a for a in default_arms(has_classical=True, thresholds=(0.5, 0.9), shares=(0.2,), longer=(4, 8))}
     root = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "augment_study_cache"
     studies = {"mnist": "61b82ec70d", "cifar": "2dcb7ea47a"}  # the studies README reports or is running
     files = [f for name, digest in studies.items() for f in (root / name).glob("*-seed*.json")
