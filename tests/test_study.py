@@ -543,6 +543,12 @@ def test_a_killed_study_resumes_inside_the_run_it_was_training(sets, tmp_path):
         assert json.dumps({k: v for k, v in row.items() if k != "seconds"}) == json.dumps(
             {k: v for k, v in done["arms"][name].items() if k != "seconds"}), name  # fmt: skip
     assert not list((tmp_path / "b").glob("*.partial.pt"))  # removed once the run is saved
+    # only the finished arm's own: real finishing leaves real-x2's (a longer key that starts the same) in place
+    longer = next(a for a in default_arms(has_classical=False) if a.key == "real-x2")
+    other = cache.resume(0, longer, "train").path
+    other.write_bytes(b"state")
+    cache.clear_partial(0, arms[0])
+    assert other.is_file()
     # nothing trained again: synthetic was cached, pre-training's first stage complete, its second at epoch 1
     assert [(t.get("arm"), t.get("epoch")) for t in ticks if "epoch" in t] == [(pre, "2/2"), ("real", "1/2"),
                                                                                 ("real", "2/2")]  # fmt: skip

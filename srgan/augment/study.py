@@ -71,6 +71,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: the training stages of a run that keep their own saved state (see :func:`run_arm`)
+STAGES = ("pretrain", "train")
+
 
 @dataclass
 class Run:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from srgan.augment.study import Protocol, Resume, Run
+from srgan.augment.study import STAGES, Protocol, Resume, Run
 from srgan.augment.study_arms import Arm
 from srgan.data.labelled import ImageSet
 from srgan.fsutil import atomic_write_bytes
@@ -106,9 +106,9 @@ class StudyCache:
         return Resume(path, {"digest": digest, "arm": _arm_spec(arm), "stage": stage}, self.every)
 
     def clear_partial(self, seed: int, arm: Arm) -> None:
-        """Remove an arm's unfinished states once its run is saved."""
-        for path in self.folder.glob(f"{self._keys(arm)[0][:10]}-seed{seed}-{arm.key}-*.partial.pt"):
-            path.unlink(missing_ok=True)
+        """Remove an arm's unfinished states once its run is saved (its own: ``real`` leaves ``real-x4``'s)."""
+        for stage in STAGES:
+            self.resume(seed, arm, stage).path.unlink(missing_ok=True)
 
     def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
         for digest in self._keys(arm):
