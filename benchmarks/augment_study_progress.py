@@ -92,7 +92,10 @@ def unfinished(cache: StudyCache, seed: int, arm: Arm) -> str:
     path = cache.resume(seed, arm, "train").path
     if not path.is_file():
         return "-"
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a truncated pickle fails in many ways; the study itself starts such a run over
+        return "- (saved state unreadable)"
     return f"- (saved at epoch {state['epoch']} of {state['meta']['epochs']}, {state['seconds'] / 60:.0f} min)"
 
 
