@@ -14,6 +14,8 @@ The protocol, in the form a reviewer would accept:
   the difference to real-only is reported per seed, with its mean and a 95 % t interval;
 * an arm that fills half of each batch with added images takes twice real-only's steps per epoch of the real
   images, so a real-only control over twice the epochs (``real-x2``) shows what the longer schedule alone gives;
+* real-only over more epochs (``real-x2``, ``--longer-controls``) shows, on validation, whether the baseline has
+  stopped gaining (the report's convergence line);
 * ``budget`` (seconds per arm) caps the epochs on a slow machine; the report states what ran.
 
 Synthetic data can be used three ways besides plain mixing (each an :class:`Arm` option):
