@@ -27,7 +27,6 @@ instead of the hard label), or used for pre-training before fine-tuning on the r
 from __future__ import annotations
 
 import functools
-import io
 import json
 import logging
 import math
@@ -48,7 +47,7 @@ from srgan.augment.study_protocol import Protocol, first_per_class, split_for_ru
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.errors import ConfigError
-from srgan.fsutil import atomic_write_bytes
+from srgan.fsutil import atomic_write_with
 from srgan.progress import Progress, report
 
 if TYPE_CHECKING:
@@ -127,10 +126,7 @@ class Resume:
         return state if same else None
 
     def save(self, shape: dict[str, Any], state: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save({**state, "meta": {**self.meta, **shape}}, buf)
-        atomic_write_bytes(self.path, buf.getvalue())
+        atomic_write_with(self.path, lambda f: torch.save({**state, "meta": {**self.meta, **shape}}, f))
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -297,7 +293,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     filtered and soft-label arms. ``resume`` gives each training stage (``"pretrain"``, ``"train"``) the
     place it keeps its state between epochs; ``progress`` hears of every epoch.
     """
-    stage = (lambda name: resume(name)) if resume is not None else (lambda name: None)
+    stage: Callable[[str], Resume | None] = resume or (lambda name: None)
     real = data["real"]
     tr, va = split_for_run(real.labels, proto, seed)
     train_set, val_set = (real.images[tr], real.labels[tr]), (real.images[va], real.labels[va])

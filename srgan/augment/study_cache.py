@@ -108,7 +108,7 @@ class StudyCache:
     def clear_partial(self, seed: int, arm: Arm) -> None:
         """Remove an arm's unfinished states once its run is saved (its own: ``real`` leaves ``real-x4``'s)."""
         for stage in STAGES:
-            self.resume(seed, arm, stage).path.unlink(missing_ok=True)
+            self.resume(seed, arm, stage).clear()
 
     def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
         for digest in self._keys(arm):
