@@ -103,7 +103,8 @@ def epochs_for(name: str, epochs: int) -> int:
 
 
 def suffix(truncation: float | None) -> str:
-    return "" if truncation is None else f"_t{truncation:g}"
+    """Of the samples' folder, the report's and the result files: the truncation, and "_exact" for float64 samples."""
+    return ("" if truncation is None else f"_t{truncation:g}") + ("_exact" if EXACT["on"] else "")
 
 
 class EpochLog:
@@ -131,6 +132,9 @@ def cache_dir(name: str) -> Path:
 HELD_OUT = {"on": False}
 #: LeCam regularisation's weight for the GAN (--lecam; 0: off, the recipe measured so far)
 LECAM = {"weight": 0.0}
+#: on: --prepare generates the samples in float64, the same images on every CPU (--exact-samples; off: float32, as
+#: the studies measured before the option, whose samples another CPU rounds differently in a few values)
+EXACT = {"on": False}
 #: where --prepare trains the GAN (--device; batches, noise and augmentations are drawn on the CPU either way)
 GAN_DEVICE = {"name": "cpu"}
 
@@ -192,7 +196,7 @@ def prepare(name: str, steps: int, truncation: float | None) -> dict[str, object
     synth = work / f"synth{variant()}{suffix(truncation)}"
     shutil.rmtree(synth, ignore_errors=True)
     t0 = time.perf_counter()
-    counts = generate(ckpt, synth, per_class=spec["synth_per_class"], truncation=truncation)
+    counts = generate(ckpt, synth, per_class=spec["synth_per_class"], truncation=truncation, exact=EXACT["on"])
     gen_rate = sum(counts.values()) / (time.perf_counter() - t0)
     preset = build_preset("light" if name == "mnist" else "medium", flip=spec["flip"])
     # albumentations' per-transform seeding, with which the committed study caches' classical sets were made (their
@@ -305,7 +309,11 @@ def main() -> None:
     ap.add_argument("--channels-last", action="store_true",
                     help="study protocol: train the classifiers channels-last (faster on a CPU: "
                          "benchmarks/study_speed.py); the study cache is keyed on the layout")  # fmt: skip
+    ap.add_argument("--exact-samples", action="store_true",
+                    help="generate the GAN's samples in float64, the same images on every CPU, so a study's runs are "
+                         "read back on any machine (own sample folder, report and result files)")  # fmt: skip
     args = ap.parse_args()
+    EXACT["on"] = args.exact_samples
     HELD_OUT["on"] = args.protocol == "study" and not args.per_seed_split
     LECAM["weight"] = args.lecam
     GAN_DEVICE["name"] = args.device

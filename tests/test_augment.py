@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.augment.generate import generate
+from srgan.augment.generate import generate, load_generator_checkpoint
 from srgan.augment.report import ReportInputs, fid, kid, make_report
 from srgan.cli import main
 from srgan.data.diffaug import diff_augment
@@ -265,6 +265,13 @@ def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     for c in counts:
         files = list_images(tmp_path / "synth" / c)
         assert len(files) == 5 and read_image(files[0]).shape == (32, 32, 3)
+    # --exact: the same noise through a float64 copy of the generator, so the images are float32's to within a level
+    gan = load_generator_checkpoint(ckpt)
+    assert generate(gan, tmp_path / "exact", per_class=5, exact=True) == counts
+    assert gan[0].fc.weight.dtype == torch.float32  # the caller's generator is left as it was
+    for f in list_images(tmp_path / "synth"):
+        a, b = read_image(f).astype(int), read_image(tmp_path / "exact" / f.relative_to(tmp_path / "synth")).astype(int)
+        assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
     # Resume: 6 steps then 4 more equals 10 steps in one go, bitwise.
     cfg10 = GanConfig(**{**cfg.__dict__, "steps": 10})
     train_gan(labelled, tmp_path / "work", cfg10, resume=True)
@@ -374,6 +381,10 @@ def test_gan_cli_with_upscale_and_generate(labelled, tmp_path, monkeypatch):
                  "--per-class", "3", "--truncation", "1.0", "--no-progress"]) == 0  # fmt: skip
     assert len(list_images(tmp_path / "regen" / "coffee")) == 3
     assert len(reads) == 1  # the checkpoint is read once, not once for its config and again to generate
+    assert main(["augment", "generate", str(out / ".gan" / "checkpoint.pt"), str(tmp_path / "exact"),
+                 "--per-class", "3", "--truncation", "1.0", "--exact", "--no-progress"]) == 0  # fmt: skip
+    a, b = (read_image(tmp_path / d / "coffee" / "gan_00002.png").astype(int) for d in ("regen", "exact"))
+    assert np.abs(a - b).max() <= 1  # float64 from the same noise (test_tiny_gan_trains_generates_and_resumes)
 
 
 def test_fid_kid_sanity():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
@@ -20,7 +21,7 @@ from srgan.progress import Progress, report
 from srgan.train.gan_trainer import step_generator
 from srgan.train.loop import read_checkpoint
 
-__all__ = ["LoadedGan", "generate", "load_generator_checkpoint", "truncated_noise"]
+__all__ = ["LoadedGan", "class_noise", "generate", "load_generator_checkpoint", "truncated_noise"]
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,15 @@ def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch
     return z
 
 
+def class_noise(seed: int, class_index: int, start: int, n: int, dim: int, truncation: float | None) -> torch.Tensor:
+    """The noise of class ``class_index``'s candidates ``start`` to ``start + n`` (a batch of :func:`generate`)."""
+    return truncated_noise(n, dim, truncation, step_generator(seed, 2 * 10**9 + class_index * 10**6 + start))
+
+
 def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: int, seed: int = 0,
              upscale: str | None = None, batch: int = 100, truncation: float | None = None,
              teacher: torch.nn.Module | None = None, threshold: float = 0.0, near: NearCopyFilter | None = None,
-             max_tries: int = 10, progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
+             max_tries: int = 10, exact: bool = False, progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
     """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset), and a manifest.
 
     With ``teacher`` (a classifier trained on the real images, taking ``(N, C, S, S)`` in [-1, 1]),
@@ -86,6 +92,11 @@ def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: 
     it finds to be near-copies of a real image are dropped too, and the manifest records each kept
     image's distance to its nearest real image over that to the second nearest. ``checkpoint`` may also be
     what :func:`load_generator_checkpoint` returned, so a caller that read it does not read it twice.
+
+    ``exact``: run the generator in float64 (about 5x slower on a CPU), so every machine writes the same images.
+    In float32, another CPU's vector kernels round about one value in 100,000 to the other 8-bit level; float64's
+    error is about 5e8 times smaller, far below the distance of the augment studies' samples to a rounding boundary
+    (benchmarks/augment_cache_check.py measures both). The teacher still runs in float32.
     """
     if per_class < 1:
         raise ConfigError("--per-class must be at least 1")
@@ -94,6 +105,8 @@ def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: 
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"the confidence threshold must be in [0, 1], got {threshold}")
     g, classes, _cfg = checkpoint if isinstance(checkpoint, tuple) else load_generator_checkpoint(checkpoint)
+    if exact:
+        g = copy.deepcopy(g).double()  # a copy: the caller's generator stays as it was
     upscaler = None
     if upscale:
         from srgan.infer import Upscaler
@@ -111,10 +124,9 @@ def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: 
             filtered = teacher is not None or near is not None
             while kept < per_class and start < per_class * (max_tries if filtered else 1):
                 k = batch if filtered else min(batch, per_class - kept)
-                gen = step_generator(seed, 2 * 10**9 + ci * 10**6 + start)
-                z = truncated_noise(k, g.z_dim, truncation, gen)
-                x = g(z, torch.full((k,), ci, dtype=torch.long))
-                probs = F.softmax(teacher.eval()(x.clamp(-1, 1)), 1) if teacher is not None else None
+                z = class_noise(seed, ci, start, k, g.z_dim, truncation)
+                x = g(z.to(g.fc.weight.dtype), torch.full((k,), ci, dtype=torch.long))
+                probs = F.softmax(teacher.eval()(x.clamp(-1, 1).float()), 1) if teacher is not None else None
                 ratio = near.ratios(x.clamp(-1, 1)) if near is not None else None
                 for j, img in enumerate(_to_uint8(x)):
                     if kept == per_class or (probs is not None and float(probs[j, ci]) < threshold):

@@ -11,6 +11,10 @@ from srgan.errors import ConfigError, PartialFailure
 
 log = logging.getLogger("srgan")
 
+EXACT_HELP = (
+    "generate in float64 (about 5x slower on a CPU), so every machine writes the same images; in float32 "
+    "another CPU rounds about 1 value in 100,000 to the next 8-bit level"
+)
 TRUNCATION_HELP = "redraw noise entries beyond +-T (BigGAN's truncation; e.g. 1.0): fewer odd samples, less variety"
 
 # --------------------------------------------------------------------------- augment
@@ -144,6 +148,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--resume", action="store_true", help="continue GAN training from OUT/.gan/checkpoint.pt")
     g.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     g.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
+    g.add_argument("--exact", action="store_true", help=EXACT_HELP)
     _filter_options(g)
     g.add_argument("--no-hold-out", action="store_true",
                    help="train the GAN on every image, even the report's validation split")  # fmt: skip
@@ -164,6 +169,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--seed", type=int, default=0, help="the same seed gives the same images")
     gen.add_argument("--upscale", metavar="MODEL", help="pass samples through an srgan upscaler (e.g. srresnet-x4)")
     gen.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
+    gen.add_argument("--exact", action="store_true", help=EXACT_HELP)
     gen.add_argument("--overwrite", action="store_true", help="reuse a non-empty OUT (only srgan's files go)")
     _filter_options(gen)
     gen.add_argument("--real", metavar="DIR",
@@ -287,7 +293,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     teacher = _teacher(args, args.src, args.size, str(device), out / ".gan" / "teacher")
     counts = generate(ckpt, out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=teacher,
-                      threshold=args.keep_confident or 0.0, near=near,
+                      threshold=args.keep_confident or 0.0, near=near, exact=args.exact,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), out)
     if args.report:
@@ -313,7 +319,7 @@ def cmd_augment_generate(args: argparse.Namespace) -> int:
     prepare_output(Path(args.out), overwrite=args.overwrite)
     counts = generate(gan, args.out, per_class=args.per_class, seed=args.seed, upscale=args.upscale,
                       truncation=args.truncation, teacher=_teacher(args, args.real, int(cfg["size"])),
-                      threshold=args.keep_confident or 0.0, near=near,
+                      threshold=args.keep_confident or 0.0, near=near, exact=args.exact,
                       progress=Bar("generate", "img", enabled=not args.no_progress))  # fmt: skip
     log.info("wrote %d synthetic image(s) in %d class(es) to %s", sum(counts.values()), len(counts), args.out)
     return 0
