@@ -589,6 +589,42 @@ def test_real_only_runs_are_keyed_on_the_real_images_alone(sets, tmp_path, train
     assert StudyCache.of(tmp_path / "legacy", data, test, FAST).load(0, arms[0]) == (run, n)
 
 
+def test_real_only_runs_are_read_from_a_study_with_fewer_epochs(sets, tmp_path, trained_arms):
+    """real at 2 epochs is real-x2 of a 1-epoch study, trained the same: it is read back, not trained again."""
+    from srgan.augment.study import default_arms, run_study
+    from srgan.augment.study_cache import REAL_ONLY, StudyCache
+
+    test, data = sets["test"], {"real": sets["real"], "synthetic": sets["synth"]}
+    one = replace(FAST, epochs=1)
+    keys = ("real-x2", "real-x4", "synthetic")
+    short = run_study(data, test, proto=one, seeds=[0], arms=default_arms(has_classical=False, keys=keys, longer=(4,)),
+                      cache=StudyCache.of(tmp_path / "cache", data, test, one))  # fmt: skip
+    assert trained_arms == ["real-x2", "real-x4", "synthetic", "real"]  # nothing needs the teacher: real last
+    trained_arms.clear()
+    arms = default_arms(has_classical=False, keys=("real-x2",))
+    long = run_study(data, test, proto=FAST, seeds=[0], arms=arms, cache=StudyCache.of(tmp_path / "cache", data,
+                     test, FAST))  # fmt: skip
+    assert trained_arms == []
+    copies = {p.name: json.loads(p.read_text()).get("copied_from") for p in (tmp_path / "cache").glob("*.json")}
+    one_key, two_key = (StudyCache.of(tmp_path, data, test, p).narrow[REAL_ONLY][:10] for p in (one, FAST))
+    assert copies[f"{two_key}-seed0-real.json"] == f"{one_key}-seed0-real-x2.json"  # on record, where it came from
+    assert copies[f"{two_key}-seed0-real-x2.json"] == f"{one_key}-seed0-real-x4.json"
+    assert long["arms"]["real"]["runs"] == short["arms"]["real only, twice the epochs"]["runs"]
+    assert long["arms"]["real only, twice the epochs"]["runs"] == short["arms"]["real only, 4x the epochs"]["runs"]
+    # and it is the same training: run here, real at 2 epochs ends where real-x2 of the 1-epoch study did
+    fresh = run_study(data, test, proto=FAST, seeds=[0], arms=arms[:1], cache=None)
+    assert trained_arms == ["real"]
+    keep = ("runs", "val_mean", "epochs_chosen", "epochs_run")
+    assert {k: fresh["arms"]["real"][k] for k in keep} == {k: long["arms"]["real"][k] for k in keep}
+    # real at 4 epochs is real-x4 of the 1-epoch study; at 3, nothing; an arm that adds images only from its own
+    four, three = (StudyCache.of(tmp_path / "cache", data, test, replace(FAST, epochs=e)) for e in (4, 3))
+    x4 = StudyCache.of(tmp_path / "cache", data, test, one).load(0, replace(arms[0], epoch_scale=4))
+    assert x4 is not None and four.load(0, arms[0]) == x4
+    assert three.load(0, arms[0]) is None
+    plain = next(a for a in default_arms(has_classical=False) if a.key == "synthetic")
+    assert StudyCache.of(tmp_path / "cache", data, test, FAST).load(0, plain) is None
+
+
 def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
     from srgan.augment.study import ArmResult, Run, default_arms
     from srgan.augment.study_summary import study_lines, summarize

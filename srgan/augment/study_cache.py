@@ -7,6 +7,7 @@ is used only when it was made from the same data (a digest of every image and la
 same protocol and the same arm definition; anything else is recomputed, never mixed in. Writes are atomic,
 so several processes (one seed each, say) can share a folder. An unfinished run keeps its state between
 epochs beside them (``...-train.partial.pt``, removed once the run is saved), so a killed run goes on.
+A real-only run is also read from a study with 1/k of the epochs, where it is real-only over k times them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import io
 import json
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,8 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
 #: are keyed on the real images alone, so a study whose generated images differ (another GAN, or the same GAN's
 #: float32 samples rounded differently on another CPU) still reads them back
 REAL_ONLY = frozenset({"real"})
+#: the largest k for which a real-only run is looked for under a protocol with 1/k of the epochs
+MAX_SHORTER = 16
 
 
 class StudyCache:
@@ -78,18 +82,24 @@ class StudyCache:
     """
 
     def __init__(self, folder: str | Path, digest: str, every: float = 60.0,
-                 narrow: dict[frozenset[str], str] | None = None) -> None:  # fmt: skip
+                 narrow: dict[frozenset[str], str] | None = None,
+                 shorter: dict[int, str] | None = None) -> None:  # fmt: skip
         self.folder = Path(folder)
         self.digest = digest
         self.every = every  # seconds between saves of an unfinished run's state
         self.narrow = dict(narrow or {})
+        # k -> the real-only digest under the protocol with 1/k of the epochs: there, real-only over k times the
+        # epochs is the very same training as a real-only run here (train() sees only their product)
+        self.shorter = dict(shorter or {})
 
     @classmethod
     def of(cls, folder: str | Path, data: dict[str, ImageSet], test: ImageSet, proto: Protocol,
            every: float = 60.0) -> StudyCache:  # fmt: skip
         """The cache of the study of ``data`` and ``test`` under ``proto``, real-only runs keyed on the real images."""
         narrow = {REAL_ONLY: fingerprint(data, test, proto, REAL_ONLY)} if set(data) != REAL_ONLY else {}
-        return cls(folder, fingerprint(data, test, proto), every, narrow)
+        shorter = {k: fingerprint(data, test, replace(proto, epochs=proto.epochs // k), REAL_ONLY)
+                   for k in range(2, MAX_SHORTER + 1) if proto.epochs % k == 0}  # fmt: skip
+        return cls(folder, fingerprint(data, test, proto), every, narrow, shorter)
 
     def _keys(self, arm: Arm | None) -> list[str]:
         """Digests a run of ``arm`` (None: the teacher) may be cached under, the one it is saved under first."""
@@ -110,21 +120,36 @@ class StudyCache:
         for stage in STAGES:
             self.resume(seed, arm, stage).clear()
 
-    def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
-        for digest in self._keys(arm):
-            try:
-                rec = json.loads(self._run_path(digest, seed, arm).read_text())
-            except (OSError, ValueError):
-                continue
-            if rec.get("digest") == digest and rec.get("arm") == _arm_spec(arm):
-                return Run(**rec["run"]), int(rec["n_added"])
+    def _read(self, digest: str, seed: int, arm: Arm) -> tuple[Run, int] | None:
+        try:
+            rec = json.loads(self._run_path(digest, seed, arm).read_text())
+        except (OSError, ValueError):
+            return None
+        if rec.get("digest") == digest and rec.get("arm") == _arm_spec(arm):
+            return Run(**rec["run"]), int(rec["n_added"])
         return None
 
-    def save(self, seed: int, arm: Arm, run: Run, n_added: int) -> None:
+    def load(self, seed: int, arm: Arm) -> tuple[Run, int] | None:
+        """The cached run, if any; a real-only run may also come from a protocol with 1/k of the epochs, as its
+        real-only run over k times them (``real`` at 240 epochs is ``real-x4`` of a 60-epoch study)."""
+        for digest in self._keys(arm):
+            if (found := self._read(digest, seed, arm)) is not None:
+                return found
+        if not arm.extra and not arm.pretrain:
+            for k, digest in sorted(self.shorter.items()):
+                same = replace(arm, epoch_scale=arm.epoch_scale * k)
+                if (found := self._read(digest, seed, same)) is not None:
+                    # a copy under this study's own key, saying where it came from: the run is found without the
+                    # data (benchmarks/augment_study_progress.py) and its source is on record
+                    self.save(seed, arm, *found, copied_from=self._run_path(digest, seed, same).name)
+                    return found
+        return None
+
+    def save(self, seed: int, arm: Arm, run: Run, n_added: int, copied_from: str | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         digest = self._keys(arm)[0]
         rec = {"digest": digest, "study": self.digest, "arm": _arm_spec(arm), "run": dataclasses.asdict(run),
-               "n_added": n_added}  # fmt: skip
+               "n_added": n_added, **({"copied_from": copied_from} if copied_from else {})}  # fmt: skip
         atomic_write_bytes(self._run_path(digest, seed, arm), json.dumps(rec, indent=1).encode())
 
     def load_teacher(self, seed: int) -> dict[str, torch.Tensor] | None:
