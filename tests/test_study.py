@@ -609,6 +609,8 @@ def test_real_only_runs_are_read_from_a_study_with_fewer_epochs(sets, tmp_path, 
     one_key, two_key = (StudyCache.of(tmp_path, data, test, p).narrow[REAL_ONLY][:10] for p in (one, FAST))
     assert copies[f"{two_key}-seed0-real.json"] == f"{one_key}-seed0-real-x2.json"  # on record, where it came from
     assert copies[f"{two_key}-seed0-real-x2.json"] == f"{one_key}-seed0-real-x4.json"
+    two = StudyCache.of(tmp_path / "cache", data, test, FAST)
+    assert two.copied_from(0, arms[0]) == f"{one_key}-seed0-real-x2.json"
     assert long["arms"]["real"]["runs"] == short["arms"]["real only, twice the epochs"]["runs"]
     assert long["arms"]["real only, twice the epochs"]["runs"] == short["arms"]["real only, 4x the epochs"]["runs"]
     # and it is the same training: run here, real at 2 epochs ends where real-x2 of the 1-epoch study did

@@ -145,6 +145,13 @@ class StudyCache:
                     return found
         return None
 
+    def copied_from(self, seed: int, arm: Arm) -> str | None:
+        """The file a cached run was copied from (a real-only run of a study with fewer epochs), if it was."""
+        try:
+            return json.loads(self._run_path(self._keys(arm)[0], seed, arm).read_text()).get("copied_from")
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def save(self, seed: int, arm: Arm, run: Run, n_added: int, copied_from: str | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         digest = self._keys(arm)[0]
