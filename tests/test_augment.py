@@ -269,6 +269,8 @@ def test_tiny_gan_trains_generates_and_resumes(labelled, tmp_path):
     gan = load_generator_checkpoint(ckpt)
     assert generate(gan, tmp_path / "exact", per_class=5, exact=True) == counts
     assert gan[0].fc.weight.dtype == torch.float32  # the caller's generator is left as it was
+    rows = [json.loads(r) for r in (tmp_path / "exact" / "manifest.jsonl").read_text().splitlines()]
+    assert all(r["exact"] for r in rows) and "exact" not in (tmp_path / "synth" / "manifest.jsonl").read_text()
     for f in list_images(tmp_path / "synth"):
         a, b = read_image(f).astype(int), read_image(tmp_path / "exact" / f.relative_to(tmp_path / "synth")).astype(int)
         assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01

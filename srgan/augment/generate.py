@@ -138,6 +138,8 @@ def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: 
                     write_image(dst, a)
                     row: dict[str, Any] = {"output": dst.relative_to(out_root).as_posix(), "class": name,
                                            "sample": start + j, "seed": seed}  # fmt: skip
+                    if exact:
+                        row["exact"] = True  # float64: the same image on every machine
                     if probs is not None:
                         row["soft_label"] = [round(float(p), 5) for p in probs[j]]
                     if ratio is not None:
