@@ -12,8 +12,10 @@ trains those arms again, while the real-only runs are still read back.
 
 For each dataset this computes both digests of the data prepared here, counts the cached runs under each,
 and compares the samples with the committed report's sample grids (the first 32 samples of each class, as
-the report drew them where the cache was made): how many 8-bit values differ and by how much. Writes
-benchmarks/results/augment_cache_check.md and .json.
+the report drew them where the cache was made): how many 8-bit values differ and by how much. It also
+measures how far float64 samples are from such rounding flips, and whether the study made on them
+(``--exact-samples``, prepared here too) has its committed digest on this machine, as it should on any.
+Writes benchmarks/results/augment_cache_check.md and .json.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from augment_bench import HELD_OUT, SETS, cache_dir, inputs_of, protocol_for
+from augment_bench import EXACT, HELD_OUT, SETS, cache_dir, inputs_of, protocol_for
 from common import RESULTS, command_line, machine, machine_markdown
 
 from srgan.augment.generate import class_noise, load_generator_checkpoint
 from srgan.augment.report import _align, _study_sets, grid
 from srgan.augment.study import Protocol
-from srgan.augment.study_cache import REAL_ONLY, StudyCache
-from srgan.data.labelled import load_images
+from srgan.augment.study_cache import REAL_ONLY, StudyCache, fingerprint
+from srgan.data.labelled import ImageSet, load_images
 from srgan.imageio import read_image
 
 #: the studies README reports: dataset -> (digest prefix, protocol as run, report tag of its sample grids)
@@ -47,15 +49,43 @@ def cached(folder, digest: str) -> int:
     return sum(1 for f in folder.glob(f"{digest[:10]}-seed*.json") if json.loads(f.read_text())["digest"] == digest)
 
 
-def check(name: str) -> dict[str, object]:
-    prefix, study, tag = STUDIES[name]
-    inputs = inputs_of(name, None)
+#: the study whose samples are float64 (``augment_bench.py --exact-samples``): its digest is meant to be the same on
+#: every CPU, so a run any session saved is read back by any other
+EXACT_STUDIES = {"cifar": ("3019dc4790", Protocol(epochs=240, split_seed=0, channels_last=True))}
+
+
+def prepared_study(name: str, study: Protocol, exact: bool = False) -> tuple[StudyCache, dict[str, ImageSet]]:
+    """The cache of the study of the data ``--prepare`` left here (float64 samples with ``exact``), and its image
+    sets (real, synthetic, classical, test)."""
+    EXACT["on"] = exact
+    try:
+        inputs = inputs_of(name, None)
+    finally:
+        EXACT["on"] = False
     real = load_images(inputs.real, SETS[name]["size"])
     synth = _align(load_images(inputs.synth, SETS[name]["size"]), real)
     data = _study_sets(inputs, SETS[name]["size"], real, synth)
     test = _align(load_images(inputs.test, SETS[name]["size"]), real)
     proto = replace(protocol_for(name, study), flip=SETS[name]["flip"])
-    cache = StudyCache.of(cache_dir(name), data, test, proto)
+    return StudyCache.of(cache_dir(name), data, test, proto), {**data, "test": test}
+
+
+def set_digests(sets: dict[str, ImageSet]) -> dict[str, str]:
+    """Each set's own digest (images and labels), to tell which one another machine made otherwise."""
+    return {k: fingerprint({k: v}, v, Protocol(), {k})[:10] for k, v in sorted(sets.items())}
+
+
+def check_exact(name: str) -> dict[str, object]:
+    prefix, study = EXACT_STUDIES[name]
+    cache, sets = prepared_study(name, study, exact=True)
+    return {"study": prefix, "digest_here": cache.digest[:10], "reads_whole_study": cache.digest[:10] == prefix,
+            "whole_study_runs_here": cached(cache_dir(name), cache.digest), "sets": set_digests(sets)}  # fmt: skip
+
+
+def check(name: str) -> dict[str, object]:
+    prefix, study, tag = STUDIES[name]
+    cache, sets = prepared_study(name, study)
+    real, synth = sets["real"], sets["synthetic"]
     differ = total = worst = 0
     for i, c in enumerate(real.classes):
         ours = grid(synth.images[synth.labels == i][:32], 8).astype(int)
@@ -103,6 +133,9 @@ def main() -> None:
     HELD_OUT["on"] = True
     m = machine()
     res = {name: {**check(name), "exact": rounding_margin(name)} for name in args.datasets}
+    for name in args.datasets:
+        if name in EXACT_STUDIES:
+            res[name]["exact_study"] = check_exact(name)
     head = (
         "| dataset | study | its digest here | whole-study runs read here | real-only digest | real-only runs "
         "cached | sample grid values that differ (8-bit) | largest difference |"
@@ -134,6 +167,19 @@ def main() -> None:
         gap, margin = e["float32_largest_gap_levels"], e["float64_nearest_boundary_levels"]
         lines.append(f"| {name} | {e['sample_values']} | {e['float32_vs_float64_differing']} | {gap:.2e} | "
                      f"{margin:.2e} |")  # fmt: skip
+    lines += [
+        "",
+        "The study on float64 samples (run `augment_bench.py --prepare --protocol study --exact-samples` first):",
+        "",
+        "| dataset | study | its digest here | the same | whole-study runs read here | each set's digest here |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for name, r in res.items():
+        if e := r.get("exact_study"):
+            same = "yes" if e["reads_whole_study"] else "**no**"
+            each = ", ".join(f"{k} {v}" for k, v in e["sets"].items())
+            lines.append(f"| {name} | {e['study']} | {e['digest_here']} | {same} | {e['whole_study_runs_here']} | "
+                         f"{each} |")  # fmt: skip
     lines.append("")
     (RESULTS / "augment_cache_check.md").write_text("\n".join(lines))
     (RESULTS / "augment_cache_check.json").write_text(json.dumps({"machine": m, "command": command_line(), **res},
