@@ -34,6 +34,12 @@ __all__ = ["REAL_ONLY", "StudyCache", "fingerprint"]
 def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol, sets: Collection[str] | None = None) -> str:
     """A digest of every image and label the study sees (or only those of ``sets``, with the test images) and
     of its protocol (the budget aside)."""
+    return _with_protocol(_data_hash(data, test, sets), proto)
+
+
+def _data_hash(data: dict[str, ImageSet], test: ImageSet, sets: Collection[str] | None) -> Any:
+    """The hash of :func:`fingerprint` over the images and labels alone, to be finished with a protocol (or several,
+    from copies: the images are hashed once)."""
     h = hashlib.sha256()
     for name in sorted(data if sets is None else sets):
         s = data[name]
@@ -42,6 +48,11 @@ def fingerprint(data: dict[str, ImageSet], test: ImageSet, proto: Protocol, sets
         h.update(s.labels.contiguous().numpy().tobytes())
     h.update(test.images.contiguous().numpy().tobytes())
     h.update(test.labels.contiguous().numpy().tobytes())
+    return h
+
+
+def _with_protocol(data_hash: Any, proto: Protocol) -> str:
+    h = data_hash.copy()
     p = {k: v for k, v in dataclasses.asdict(proto).items() if k != "budget"}
     if p["selection"] == "accuracy":
         del p["selection"]  # studies measured before the choice existed used this rule: their digests stay valid
@@ -96,8 +107,9 @@ class StudyCache:
     def of(cls, folder: str | Path, data: dict[str, ImageSet], test: ImageSet, proto: Protocol,
            every: float = 60.0) -> StudyCache:  # fmt: skip
         """The cache of the study of ``data`` and ``test`` under ``proto``, real-only runs keyed on the real images."""
-        narrow = {REAL_ONLY: fingerprint(data, test, proto, REAL_ONLY)} if set(data) != REAL_ONLY else {}
-        shorter = {k: fingerprint(data, test, replace(proto, epochs=proto.epochs // k), REAL_ONLY)
+        real = _data_hash(data, test, REAL_ONLY)
+        narrow = {REAL_ONLY: _with_protocol(real, proto)} if set(data) != REAL_ONLY else {}
+        shorter = {k: _with_protocol(real, replace(proto, epochs=proto.epochs // k))
                    for k in range(2, MAX_SHORTER + 1) if proto.epochs % k == 0}  # fmt: skip
         return cls(folder, fingerprint(data, test, proto), every, narrow, shorter)
 
