@@ -102,9 +102,11 @@ def epochs_for(name: str, epochs: int) -> int:
     return epochs * SETS[name]["epoch_factor"]
 
 
-def suffix(truncation: float | None) -> str:
-    """Of the samples' folder, the report's and the result files: the truncation, and "_exact" for float64 samples."""
-    return ("" if truncation is None else f"_t{truncation:g}") + ("_exact" if EXACT["on"] else "")
+def suffix(truncation: float | None, exact: bool | None = None) -> str:
+    """Of the samples' folder, the report's and the result files: the truncation, and "_exact" for float64 samples
+    (``exact``; by default as --exact-samples says)."""
+    exact = EXACT["on"] if exact is None else exact
+    return ("" if truncation is None else f"_t{truncation:g}") + ("_exact" if exact else "")
 
 
 class EpochLog:
@@ -239,9 +241,9 @@ def gan_cost(res: dict[str, Any]) -> str:
     return train + (f"; generation {rate:.0f} images/s" if rate else "; samples and classical images from --prepare")
 
 
-def inputs_of(name: str, truncation: float | None) -> ReportInputs:
+def inputs_of(name: str, truncation: float | None, exact: bool | None = None) -> ReportInputs:
     work = work_dir(name)
-    return ReportInputs(work / "train", work / f"synth{variant()}{suffix(truncation)}",
+    return ReportInputs(work / "train", work / f"synth{variant()}{suffix(truncation, exact)}",
                         data_dir() / SETS[name]["folder"] / "test", work / "classical",
                         work / f"gan{variant()}" / "checkpoint.pt")  # fmt: skip
 

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from augment_bench import EXACT, HELD_OUT, SETS, cache_dir, inputs_of, protocol_for
+from augment_bench import HELD_OUT, SETS, cache_dir, inputs_of, protocol_for
 from common import RESULTS, command_line, machine, machine_markdown
 
 from srgan.augment.generate import class_noise, load_generator_checkpoint
@@ -57,11 +57,7 @@ EXACT_STUDIES = {"cifar": ("3019dc4790", Protocol(epochs=240, split_seed=0, chan
 def prepared_study(name: str, study: Protocol, exact: bool = False) -> tuple[StudyCache, dict[str, ImageSet]]:
     """The cache of the study of the data ``--prepare`` left here (float64 samples with ``exact``), and its image
     sets (real, synthetic, classical, test)."""
-    EXACT["on"] = exact
-    try:
-        inputs = inputs_of(name, None)
-    finally:
-        EXACT["on"] = False
+    inputs = inputs_of(name, None, exact)
     real = load_images(inputs.real, SETS[name]["size"])
     synth = _align(load_images(inputs.synth, SETS[name]["size"]), real)
     data = _study_sets(inputs, SETS[name]["size"], real, synth)
