@@ -30,7 +30,7 @@ import torch
 from augment_bench import HELD_OUT, SETS, cache_dir, inputs_of, protocol_for
 from common import RESULTS, command_line, machine, machine_markdown
 
-from srgan.augment.generate import class_noise, load_generator_checkpoint
+from srgan.augment.generate import BATCH, class_noise, load_generator_checkpoint
 from srgan.augment.report import _align, _study_sets, grid
 from srgan.augment.study import Protocol
 from srgan.augment.study_cache import REAL_ONLY, StudyCache, fingerprint
@@ -104,7 +104,7 @@ def rounding_margin(name: str) -> dict[str, object]:
     """
     g32, classes, _cfg = load_generator_checkpoint(inputs_of(name, None).gan)
     g64 = copy.deepcopy(g32).double()
-    per_class, step = SETS[name]["synth_per_class"], 100
+    per_class, step = SETS[name]["synth_per_class"], BATCH
     differ = total = 0
     gap, margin = 0.0, float("inf")
     with torch.no_grad():

@@ -21,7 +21,7 @@ from srgan.progress import Progress, report
 from srgan.train.gan_trainer import step_generator
 from srgan.train.loop import read_checkpoint
 
-__all__ = ["LoadedGan", "class_noise", "generate", "load_generator_checkpoint", "truncated_noise"]
+__all__ = ["BATCH", "LoadedGan", "class_noise", "generate", "load_generator_checkpoint", "truncated_noise"]
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,17 @@ def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch
     return z
 
 
+#: candidates drawn at a time: each batch's noise comes from its own seeded stream, so a sample depends on it
+BATCH = 100
+
+
 def class_noise(seed: int, class_index: int, start: int, n: int, dim: int, truncation: float | None) -> torch.Tensor:
     """The noise of class ``class_index``'s candidates ``start`` to ``start + n`` (a batch of :func:`generate`)."""
     return truncated_noise(n, dim, truncation, step_generator(seed, 2 * 10**9 + class_index * 10**6 + start))
 
 
 def generate(checkpoint: str | Path | LoadedGan, out: str | Path, *, per_class: int, seed: int = 0,
-             upscale: str | None = None, batch: int = 100, truncation: float | None = None,
+             upscale: str | None = None, batch: int = BATCH, truncation: float | None = None,
              teacher: torch.nn.Module | None = None, threshold: float = 0.0, near: NearCopyFilter | None = None,
              max_tries: int = 10, exact: bool = False, progress: Progress | None = None) -> dict[str, int]:  # fmt: skip
     """Write ``per_class`` images per class into ``out/<class>/`` (``out/`` for a flat dataset), and a manifest.
