@@ -36,8 +36,9 @@ NOTES = {
     "61b82ec70d": "the held-out protocol (one validation split, the GAN trained without it)",
     "2dcb7ea47a": "the held-out protocol (one validation split, the GAN trained without it), channels-last",
     "3019dc4790": "the held-out protocol over 240 epochs (4x the first), channels-last, the GAN's samples in float64 "
-    "(`--exact-samples`, the same on every CPU): the recipes that did best at 60 epochs, against real-only trained "
-    "as long; real-only's runs at 240 and 480 epochs are the 60-epoch study's `real-x4` and `real-x8`",
+    "(`--exact-samples`, the same on every CPU): the recipes that did best at 60 epochs and synthetic pre-training "
+    "(MNIST-small's best recipe, not run on CIFAR before), against real-only trained as long; real-only's runs at "
+    "240 and 480 epochs are the 60-epoch study's `real-x4` and `real-x8`",
 }
 # the arms a study on this CPU runs, where it runs fewer than all (README names the plan); the others are left out
 PLANS = {
@@ -52,7 +53,7 @@ PLANS = {
         "real-x4",
         "real-x8",
     ),
-    "3019dc4790": ("real", "real-x2", "soft@0.2", "classical", "combo-soft"),
+    "3019dc4790": ("real", "real-x2", "soft@0.2", "classical", "combo-soft", "pretrain"),
 }
 
 
