@@ -81,7 +81,8 @@ def studies(folder: Path) -> list[tuple[str, dict[frozenset[str], str]]]:
 def cell(run: Run | None) -> str:
     if run is None:
         return "-"
-    return f"{100 * run.test_accuracy:.2f} % (ep. {run.epoch}, {run.seconds / 60:.1f} min {where_trained(run)})"
+    hw = f", {run.hardware}" if run.hardware else ""
+    return f"{100 * run.test_accuracy:.2f} % (ep. {run.epoch}, {run.seconds / 60:.1f} min {where_trained(run)}{hw})"
 
 
 def difference(runs: list[Run | None], base: list[Run | None]) -> str:

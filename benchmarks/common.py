@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from srgan.device import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -54,16 +56,6 @@ def dataset_dir(spec: str) -> Path:
     for f in select_images(data_dir() / spec):
         (out / f.name).symlink_to(f.resolve())
     return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, object]:

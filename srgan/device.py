@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from srgan.errors import ConfigError
 
-__all__ = ["Launch", "resolve_device"]
+__all__ = ["Launch", "cpu_model", "processor", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,22 @@ def resolve_device(name: str, launch: Launch | None = None) -> torch.device:
     if dev.type == "mps" and not _mps_available():
         raise ConfigError("device mps: Apple Metal is not available on this machine")
     return dev
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s, else what :mod:`platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def processor(device: torch.device) -> str:
+    """What does the arithmetic on ``device``: the GPU's name, or the CPU's model. Float results can differ
+    between two of them, so a record of a run says which it was."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model() if device.type == "cpu" else device.type

@@ -661,3 +661,32 @@ def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
                   for k, r in res.items()}  # fmt: skip
     assert summarize(at_ceiling, arms["real"], proto, 3)["convergence"].startswith(
         "not decided: real-only is at 100 % on validation at every schedule")  # fmt: skip
+
+
+def test_a_run_records_the_processors_it_trained_on(sets, tmp_path, monkeypatch):
+    """Float sums differ between processors, so a run says where it trained, and where it went on after a kill."""
+    from srgan.augment.study import Resume
+    from srgan.augment.study_summary import study_lines, summarize
+    from srgan.device import cpu_model, processor
+
+    assert processor(torch.device("cpu")) == cpu_model() != ""
+    proto = FAST
+    data = {"real": sets["real"]}
+    monkeypatch.setattr(study, "processor", lambda dev: "CPU A")
+    alone, _, _ = run_arm(Arm("real"), data, sets["test"], proto=proto, seed=1)
+    assert alone.hardware == "CPU A"
+    saved = Resume(tmp_path / "real.partial.pt", every=0.0)
+    with pytest.raises(Killed):
+        run_arm(Arm("real"), data, sets["test"], proto=proto, seed=1, progress=_kill_at("1/2"),
+                resume=lambda stage: saved)  # fmt: skip
+    monkeypatch.setattr(study, "processor", lambda dev: "CPU B")
+    state = torch.load(saved.path, weights_only=True)
+    moved, _, _ = run_arm(Arm("real"), data, sets["test"], proto=proto, seed=1, resume=lambda stage: saved)
+    assert moved.hardware == "CPU A + CPU B"
+    del state["hardware"]  # a state saved before runs recorded it
+    torch.save(state, saved.path)
+    older, _, _ = run_arm(Arm("real"), data, sets["test"], proto=proto, seed=1, resume=lambda stage: saved)
+    assert older.hardware == "not recorded + CPU B"
+    results = {"real": study.ArmResult(Arm("real"), [alone, moved, older])}
+    lines = "\n".join(study_lines({"study": summarize(results, Arm("real"), proto, 3), "n_test": 10}))
+    assert "Processors (runs): CPU A (1); CPU A + CPU B (1); not recorded + CPU B (1). A seed's runs" in lines

@@ -46,6 +46,7 @@ from srgan.augment.study_arms import Arm, default_arms
 from srgan.augment.study_protocol import Protocol, first_per_class, split_for_run, split_validation, validation_names
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
+from srgan.device import processor
 from srgan.errors import ConfigError
 from srgan.fsutil import atomic_write_with
 from srgan.progress import Progress, report
@@ -85,6 +86,7 @@ class Run:
     seconds: float
     device: str = "cpu"
     threads: int | None = None  # torch's CPU threads while it trained (None: not recorded, runs before 2026-12-02)
+    hardware: str | None = None  # its processor(s), " + "-joined if resumed on another (None: runs before 2026-12-06)
 
 
 @dataclass
@@ -221,6 +223,7 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
         best, best_key = (saved["best_acc"], saved["best_epoch"], saved["best_state"]), tuple(saved["best_key"])
         start, spent = saved["epoch"], saved["seconds"]
         log.info("resumed at epoch %d of %d from %s", start, n_epochs, resume.path if resume else "")
+    hw = list(dict.fromkeys([*(saved.get("hardware", ["not recorded"]) if saved else []), processor(dev)]))
     t0 = time.perf_counter() - spent
     last_save = time.perf_counter()
     epoch = start
@@ -250,7 +253,7 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
             resume.save(shape, {"model": _cpu(model.state_dict()), "opt": opt.state_dict(),
                                 "sched": sched.state_dict(), "gen": gen.get_state(), "rng": torch.get_rng_state(),
                                 "best_acc": best[0], "best_epoch": best[1], "best_state": _cpu(best[2]),
-                                "best_key": list(best_key), "epoch": epoch,
+                                "best_key": list(best_key), "epoch": epoch, "hardware": hw,
                                 "seconds": time.perf_counter() - t0})  # fmt: skip
             last_save = time.perf_counter()
         tick(epoch, n_epochs, val=f"{acc:.3f}")
@@ -259,7 +262,7 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
             break
     model.load_state_dict(best[2])
     return model.eval(), Run(best[0], float("nan"), best[1], epoch, time.perf_counter() - t0, str(dev),
-                             torch.get_num_threads())  # fmt: skip
+                             torch.get_num_threads(), " + ".join(hw))  # fmt: skip
 
 
 def _not_from(names: list[str], held_out: set[str]) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +62,8 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     synthetic = [n for n, r in results.items() if "synthetic" in r.arm.extra and "classical" not in r.arm.extra]
     chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
     out: dict[str, Any] = {"arms": table, "seeds": seeds, "protocol": proto.__dict__, "chosen_on_validation": chosen}
+    # float arithmetic differs between processors: a seed's runs on two of them share their seeds, not their sums
+    out["hardware"] = dict(Counter(x.hardware or "not recorded" for r in results.values() for x in r.runs))
     classical = next((n for n, r in results.items() if r.arm.key == "classical"), None)
     if classical is None:
         out["sanity"] = "not checked: the classical arm was not run, so nothing shows the classifier is not underfit"
@@ -222,6 +225,10 @@ def study_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {a.get('key', '')} | {a['n_added']} | {100 * a['val_mean']:.2f} % | "
                      f"{100 * a['test_mean']:.2f} ± {100 * a['test_std']:.2f} % | {ci} | {a['epochs_chosen']} | "
                      f"{a['seconds']:.0f} s ({where}) |")  # fmt: skip
+    if st.get("hardware"):
+        lines += ["", "Processors (runs): " + "; ".join(f"{k} ({n})" for k, n in sorted(st["hardware"].items()))
+                  + (". A seed's runs on different processors start alike but round differently, so they are "
+                     "paired by seed, not bitwise" if len(st["hardware"]) > 1 else "") + "."]  # fmt: skip
     if "sanity" in st:
         lines += ["", f"Sanity: {st['sanity']}."]
     if "convergence" in st:
