@@ -6,9 +6,9 @@
 this CPU takes several sessions. This reads the study cache (benchmarks/results/augment_study_cache/)
 through the study's own cache reader, so only runs the study itself would reuse are counted (same
 data digest, same arm definition), and writes benchmarks/results/augment_study_progress.md: test
-accuracy, the epoch kept and the run's time per arm and seed, and the paired difference to real-only
-over the seeds both have (an interval from two seeds or more); a run still in training shows the epoch its saved
-state has reached. A study that runs only some arms on this CPU
+accuracy, the validation accuracy and epoch kept, and the run's time per arm and seed, and the paired
+difference to real-only over the seeds both have (an interval from two seeds or more); a run still in
+training shows the epoch its saved state has reached. A study that runs only some arms on this CPU
 (``PLANS``, as README names them) lists those and counts its runs against them. Interim figures only: the arm the
 study would choose, the sanity line and the verdict come with the report.
 """
@@ -82,7 +82,8 @@ def cell(run: Run | None) -> str:
     if run is None:
         return "-"
     hw = f", {run.hardware}" if run.hardware else ""
-    return f"{100 * run.test_accuracy:.2f} % (ep. {run.epoch}, {run.seconds / 60:.1f} min {where_trained(run)}{hw})"
+    return (f"{100 * run.test_accuracy:.2f} % (val {100 * run.val_accuracy:.1f} %, ep. {run.epoch}, "
+            f"{run.seconds / 60:.1f} min {where_trained(run)}{hw})")  # fmt: skip
 
 
 def difference(runs: list[Run | None], base: list[Run | None]) -> str:
@@ -149,8 +150,8 @@ def main() -> None:
     arms = default_arms(True, shares=tuple(args.shares), longer=(4, 8))
     out = ["# Downstream studies in progress", "", f"Written by `{command_line()}` from the study cache; "
            "interim figures (the report, written when every run is cached, chooses the recipe). A cell is the test "
-           "accuracy, the epoch kept on validation and the run's wall time where it ran (GPU runs shared one GPU "
-           "with other runs, so their time is not a per-run cost).", ""]  # fmt: skip
+           "accuracy, the validation accuracy of the epoch kept on it, that epoch and the run's wall time where it "
+           "ran (GPU runs shared one GPU with other runs, so their time is not a per-run cost).", ""]  # fmt: skip
     for name in args.datasets:
         folder = RESULTS / "augment_study_cache" / name
         for digest, keyed in studies(folder):

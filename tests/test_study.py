@@ -657,6 +657,16 @@ def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
     ok = summarize(res, arms["real"], proto, 3)
     assert ok["convergence"].startswith("ok: real-only gains less than 0.5 points on validation from more epochs")
     assert "not converged" not in ok["verdict"]
+    # classical under real-only: an underfit classifier would explain it, but not one that has stopped gaining
+    classical = next(a for a in default_arms(has_classical=True) if a.key == "classical")
+    worse = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3)
+    assert worse["sanity"].startswith("not underfit: classical augmentation does not beat real-only, but real-only "
+                                      "has stopped gaining")  # fmt: skip
+    assert "provisional" not in worse["verdict"]
+    res["real-x4"] = result(arms["real-x4"], 0.73, 0.68)  # not converged: the same classical run is a flag
+    flagged = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3)
+    assert flagged["sanity"].startswith("flag: classical augmentation does not beat real-only; on CIFAR-like data")
+    assert "(provisional: the sanity check failed)" in flagged["verdict"]
     at_ceiling = {k: ArmResult(r.arm, [Run(1.0, 0.9 + 0.01 * i, 10, 10, 1.0) for i in range(3)])
                   for k, r in res.items()}  # fmt: skip
     assert summarize(at_ceiling, arms["real"], proto, 3)["convergence"].startswith(
