@@ -147,6 +147,47 @@ def test_study_runs_every_arm_and_chooses_on_validation(sets):
     assert all(res["arms"][n]["val_mean"] == max(res["arms"][s]["val_mean"] for s in synth) for n in named)
     assert res["arms"]["real"]["vs_real"]["mean"] == 0 and "sanity" in res and "verdict" in res
     assert all(len(v["runs"]) == 2 for v in res["arms"].values())
+    assert res["classical_shift"]["seed"] == 0  # seed 0's teacher read the classical copies of its validation images
+
+
+def test_a_real_only_classifier_scores_the_classical_copies_of_the_validation_images_only(sets):
+    from srgan.augment.study_shift import copy_shift
+
+    class Reader(torch.nn.Module):  # reads the class the test wrote into each image's first value
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot((x[:, 0, 0, 0] * 10).round().long() % 3, 3).float() + self.w
+
+    real = sets["real"]
+    images = real.images.clone()
+    images[:, 0, 0, 0] = real.labels / 10
+    val = torch.tensor([0, 9, 17, 20])
+    images[17, 0, 0, 0] = (real.labels[17] + 1) / 10  # one validation image it gets wrong
+    real = ImageSet(images, real.labels, real.classes, names=real.names)
+    picks, names, marks = [], [], []
+    for i, right in (
+        (0, True),
+        (0, False),
+        (9, True),
+        (9, False),
+        (17, True),
+        (17, False),
+        (20, True),
+        (20, False),
+        (1, False),
+        (2, False),
+    ):  # copies of training images 1 and 2 (all wrong) do not count
+        picks.append(i)
+        names.append(f"{real.names[i]}_aug{len(names):03d}")
+        marks.append((real.labels[i] + (0 if right else 1)) / 10)  # fmt: skip
+    copies = ImageSet(images[picks].clone(), real.labels[picks], real.classes, names=names)
+    copies.images[:, 0, 0, 0] = torch.stack(marks)
+    shift = copy_shift(Reader(), real, copies, val, seed=3)
+    assert shift == {"seed": 3, "sources": 4, "copies": 8, "source_accuracy": 0.75, "copy_accuracy": 0.5}
+    assert copy_shift(Reader(), real, copies, torch.tensor([5, 6]), seed=3) is None  # no copy of these
 
 
 def test_a_validation_tie_chooses_no_recipe_and_the_verdict_names_every_tied_one():
@@ -663,6 +704,14 @@ def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
     assert worse["sanity"].startswith("not underfit: classical augmentation does not beat real-only, but real-only "
                                       "has stopped gaining")  # fmt: skip
     assert "provisional" not in worse["verdict"]
+    shift = {"seed": 0, "sources": 30, "copies": 30, "source_accuracy": 0.8, "copy_accuracy": 0.6}
+    told = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3, shift)
+    assert told["sanity"].endswith("; a real-only classifier (seed 0) recognises 80.0 % of 30 validation images and "
+                                   "60.0 % of their 30 classical copies, which no run trains on; copies like these "
+                                   "fill half of each classical batch")  # fmt: skip
+    assert told["classical_shift"] == shift
+    better = summarize({**res, "classical": result(classical, 0.71, 0.75)}, arms["real"], proto, 3, shift)
+    assert better["sanity"].startswith("ok: classical") and "recognises" not in better["sanity"]  # nothing to explain
     res["real-x4"] = result(arms["real-x4"], 0.73, 0.68)  # not converged: the same classical run is a flag
     flagged = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3)
     assert flagged["sanity"].startswith("flag: classical augmentation does not beat real-only; on CIFAR-like data")

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from srgan.archs.classifier import ResNet20
 from srgan.augment.study_arms import Arm, default_arms
 from srgan.augment.study_protocol import Protocol, first_per_class, split_for_run, split_validation, validation_names
+from srgan.augment.study_shift import copy_shift
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.device import processor
@@ -54,22 +55,9 @@ from srgan.progress import Progress, report
 if TYPE_CHECKING:
     from srgan.augment.study_cache import StudyCache
 
-__all__ = [
-    "Arm",
-    "Protocol",
-    "Resume",
-    "classifier_from_state",
-    "compare",
-    "default_arms",
-    "filter_by_confidence",
-    "run_arm",
-    "run_study",
-    "split_validation",
-    "summarize",
-    "train",
-    "train_teacher",
-    "validation_names",
-]
+__all__ = ["Arm", "Protocol", "Resume", "classifier_from_state", "compare", "default_arms", "filter_by_confidence",
+           "run_arm", "run_study", "split_validation", "summarize", "train", "train_teacher",
+           "validation_names"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +358,7 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
     # real first when an arm needs its teacher, else last (a parallel process may have cached it by then)
     arms = [real_arm, *rest] if any(a.needs_teacher for a in rest) else [*rest, real_arm]
     tick = report(progress)
-    total = len(seed_list) * len(arms)
+    total, keys, shift = len(seed_list) * len(arms), {a.key for a in arms}, None
     for si, seed in enumerate(seed_list):
         teacher: torch.nn.Module | None = None
         loaded = [cache.load(seed, a) if cache is not None else None for a in arms]
@@ -401,8 +389,13 @@ def run_study(data: dict[str, ImageSet], test: ImageSet, *, proto: Protocol, see
             results[arm.name].n_extra = n_added
             log.info("study seed %d %s: val %.4f test %.4f (epoch %d)%s", seed, arm.name, run.val_accuracy,
                      run.test_accuracy, run.epoch, " (cached)" if cached else "")  # fmt: skip
+        if shift is None and "classical" in keys:  # the first seed with a teacher: how it sees the classical copies
+            state = teacher.state_dict() if teacher is not None else cache.load_teacher(seed) if cache else None
+            if state is not None:
+                real, val = data["real"], split_for_run(data["real"].labels, proto, seed)[1]
+                shift = copy_shift(classifier_from_state(real, state, device), real, data["classical"], val, seed)
     tick(total, total)
-    return summarize(results, real_arm, proto, len(seed_list))
+    return summarize(results, real_arm, proto, len(seed_list), shift)
 
 
 def train_teacher(real: ImageSet, *, proto: Protocol, seed: int = 0, progress: Progress | None = None,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from srgan.augment.study_shift import shift_line
+
 if TYPE_CHECKING:
     from srgan.augment.study import ArmResult, Protocol, Run
     from srgan.augment.study_arms import Arm
@@ -45,8 +47,13 @@ def where_trained(run: Run) -> str:
     return f"cpu, {run.threads} thread{'s' if run.threads != 1 else ''}"
 
 
-def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, seeds: int) -> dict[str, Any]:
-    """The study's table, its sanity and convergence lines and its verdict from every arm's runs."""
+def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, seeds: int,
+              shift: dict[str, float | int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The study's table, its sanity and convergence lines and its verdict from every arm's runs.
+
+    ``shift`` (:func:`~srgan.augment.study_shift.copy_shift`): how a real-only classifier sees the classical copies
+    of the validation images; the sanity line quotes it when classical augmentation does not beat real-only.
+    """
     base = results[real_arm.name].test()
     table: dict[str, Any] = {}
     for name, r in results.items():
@@ -126,6 +133,10 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
         _on_classical(out, results, classical)
         if control is not None:  # the classical arm's batches are half added images: as many steps as the control
             out["sanity"] += f" (against real-only over more epochs, {_interval(table[classical]['vs_control'])})"
+        if shift is not None:
+            out["classical_shift"] = shift
+            if not out["sanity"].startswith("ok"):
+                out["sanity"] += "; " + shift_line(shift)
     if chosen is not None and not out["sanity"].startswith(("ok", "not underfit")):
         why = "was not run" if out["sanity"].startswith("not checked") else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
