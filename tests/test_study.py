@@ -703,7 +703,7 @@ def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
     worse = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3)
     assert worse["sanity"].startswith("not underfit: classical augmentation does not beat real-only, but real-only "
                                       "has stopped gaining")  # fmt: skip
-    assert "provisional" not in worse["verdict"]
+    assert "provisional" not in worse["verdict"] and worse["sanity_state"] == "not underfit"
     shift = {"seed": 0, "sources": 30, "copies": 30, "source_accuracy": 0.8, "copy_accuracy": 0.6}
     told = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3, shift)
     assert told["sanity"].endswith("; a real-only classifier (seed 0) recognises 80.0 % of 30 validation images and "
@@ -715,7 +715,7 @@ def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
     res["real-x4"] = result(arms["real-x4"], 0.73, 0.68)  # not converged: the same classical run is a flag
     flagged = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3)
     assert flagged["sanity"].startswith("flag: classical augmentation does not beat real-only; on CIFAR-like data")
-    assert "(provisional: the sanity check failed)" in flagged["verdict"]
+    assert "(provisional: the sanity check failed)" in flagged["verdict"] and flagged["sanity_state"] == "flag"
     at_ceiling = {k: ArmResult(r.arm, [Run(1.0, 0.9 + 0.01 * i, 10, 10, 1.0) for i in range(3)])
                   for k, r in res.items()}  # fmt: skip
     assert summarize(at_ceiling, arms["real"], proto, 3)["convergence"].startswith(

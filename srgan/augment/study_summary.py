@@ -47,6 +47,17 @@ def where_trained(run: Run) -> str:
     return f"cpu, {run.threads} thread{'s' if run.threads != 1 else ''}"
 
 
+#: the sanity line after its state (``summarize``'s ``sanity_state``)
+SANITY = {
+    "not checked": "the classical arm was not run, so nothing shows the classifier is not underfit",
+    "ok": "classical augmentation beats real-only",
+    "not underfit": "classical augmentation does not beat real-only, but real-only has stopped gaining from more "
+    "epochs (the convergence line), so this is what the classical images do to a converged classifier",
+    "flag": "classical augmentation does not beat real-only; on CIFAR-like data that means the classifier is "
+    "underfit or the budget too small, so read the synthetic rows with care",
+}
+
+
 def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, seeds: int,
               shift: dict[str, float | int] | None = None) -> dict[str, Any]:  # fmt: skip
     """The study's table, its sanity and convergence lines and its verdict from every arm's runs.
@@ -73,19 +84,11 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     out["hardware"] = dict(Counter(x.hardware or "not recorded" for r in results.values() for x in r.runs))
     _convergence(out, results, real_arm, proto.epochs)
     classical = next((n for n, r in results.items() if r.arm.key == "classical"), None)
-    if classical is None:
-        out["sanity"] = "not checked: the classical arm was not run, so nothing shows the classifier is not underfit"
-    else:
-        gain = table[classical]["vs_real"]["mean"]
-        out["sanity"] = (
-            "ok: classical augmentation beats real-only" if gain > 0 else
-            # the line looks for an underfit classifier, and one that more epochs no longer improve is not
-            "not underfit: classical augmentation does not beat real-only, but real-only has stopped gaining from "
-            "more epochs (the convergence line), so this is what the classical images do to a converged classifier"
-            if out["convergence"].startswith("ok") else
-            "flag: classical augmentation does not beat real-only; on CIFAR-like data that means the classifier "
-            "is underfit or the budget too small, so read the synthetic rows with care"
-        )  # fmt: skip
+    gain = table[classical]["vs_real"]["mean"] if classical is not None else math.nan
+    # the line looks for an underfit classifier, and one that more epochs no longer improve is not
+    state = ("not checked" if classical is None else "ok" if gain > 0 else
+             "not underfit" if out["convergence"].startswith("ok") else "flag")  # fmt: skip
+    out["sanity_state"], out["sanity"] = state, f"{state}: {SANITY[state]}"
     control = next((n for n, r in results.items() if r.arm.epoch_scale > 1 and r.arm is not real_arm), None)
     # a recipe whose mean gain is at most this may owe it to the longer schedule (no control: nothing to owe)
     control_gain = table[control]["vs_real"]["mean"] if control is not None else -math.inf
@@ -135,10 +138,10 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             out["sanity"] += f" (against real-only over more epochs, {_interval(table[classical]['vs_control'])})"
         if shift is not None:
             out["classical_shift"] = shift
-            if not out["sanity"].startswith("ok"):
+            if state != "ok":
                 out["sanity"] += "; " + shift_line(shift)
-    if chosen is not None and not out["sanity"].startswith(("ok", "not underfit")):
-        why = "was not run" if out["sanity"].startswith("not checked") else "failed"
+    if chosen is not None and state in ("not checked", "flag"):
+        why = "was not run" if state == "not checked" else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
     if "verdict" in out and out["convergence"].startswith("flag"):
         out["verdict"] += " (against a real-only baseline that is not converged: see the convergence line)"
