@@ -285,6 +285,13 @@ def main() -> None:
     ap.add_argument(
         "--longer-controls", type=int, nargs="+", default=[], help="study protocol: also real-only over K x the epochs"
     )
+    ap.add_argument(
+        "--online-classical",
+        nargs="+",
+        default=[],
+        metavar="PRESET",
+        help="study protocol: also real + PRESET drawn anew each batch (arm online-PRESET)",
+    )
     ap.add_argument("--device", default="cpu", help="where the GAN (--prepare) and the study's classifiers train")
     ap.add_argument(
         "--prepare",
@@ -331,7 +338,8 @@ def main() -> None:
         study = Protocol(epochs=args.epochs, budget=args.budget * 60 if args.budget else None,
                          split_seed=None if args.per_seed_split else 0, channels_last=args.channels_last)  # fmt: skip
     opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device,
-            "counts": tuple(args.synthetic_counts), "longer": tuple(args.longer_controls)}  # fmt: skip
+            "counts": tuple(args.synthetic_counts), "longer": tuple(args.longer_controls),
+            "online": tuple(args.online_classical)}  # fmt: skip
     if args.study_seeds:
         if study is None:
             sys.exit("--study-seeds needs --protocol study")
@@ -339,7 +347,7 @@ def main() -> None:
             spec = SETS[name]
             so = StudyOptions(protocol_for(name, study), spec["flip"], arms=opts["arms"], shares=opts["shares"],
                               device=args.device, cache=str(cache_dir(name)), counts=opts["counts"],
-                              longer=opts["longer"])  # fmt: skip
+                              longer=opts["longer"], online=opts["online"])  # fmt: skip
             study_only(inputs_of(name, args.truncation), report_dir(name, args.truncation, True), so,
                        size=spec["size"], seeds=args.study_seeds, progress=EpochLog())  # fmt: skip
         return

@@ -38,7 +38,8 @@ NOTES = {
     "3019dc4790": "the held-out protocol over 240 epochs (4x the first), channels-last, the GAN's samples in float64 "
     "(`--exact-samples`, the same on every CPU): the recipes that did best at 60 epochs and synthetic pre-training "
     "(MNIST-small's best recipe, not run on CIFAR before), against real-only trained as long; real-only's runs at "
-    "240 and 480 epochs are the 60-epoch study's `real-x4` and `real-x8`",
+    "240 and 480 epochs are the 60-epoch study's `real-x4` and `real-x8`; `online-medium` (the classical preset drawn "
+    "anew each batch, added 2026-12-07) tells whether the classical arm's fixed copies or its transforms cost it",
 }
 # the arms a study on this CPU runs, where it runs fewer than all (README names the plan); the others are left out
 PLANS = {
@@ -53,7 +54,7 @@ PLANS = {
         "real-x4",
         "real-x8",
     ),
-    "3019dc4790": ("real", "real-x2", "soft@0.2", "classical", "combo-soft", "pretrain"),
+    "3019dc4790": ("real", "real-x2", "soft@0.2", "classical", "combo-soft", "pretrain", "online-medium"),
 }
 
 
@@ -147,7 +148,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--shares", type=float, nargs="*", default=[0.2], help="the study's --shares")
     args = ap.parse_args()
-    arms = default_arms(True, shares=tuple(args.shares), longer=(4, 8))
+    arms = default_arms(True, shares=tuple(args.shares), longer=(4, 8), online=("medium",))
     out = ["# Downstream studies in progress", "", f"Written by `{command_line()}` from the study cache; "
            "interim figures (the report, written when every run is cached, chooses the recipe). A cell is the test "
            "accuracy, the validation accuracy of the epoch kept on it, that epoch and the run's wall time where it "
@@ -156,8 +157,10 @@ def main() -> None:
         folder = RESULTS / "augment_study_cache" / name
         for digest, keyed in studies(folder):
             plan = PLANS.get(digest[:10])
-            # a study without a plan ran the default arms (longer controls than real-x2 are opt-in)
-            planned = [a for a in arms if a.key in plan] if plan else [a for a in arms if a.epoch_scale <= 2]
+            # a study without a plan ran the default arms (longer controls than real-x2 and online presets are opt-in)
+            planned = (
+                [a for a in arms if a.key in plan] if plan else [a for a in arms if a.epoch_scale <= 2 and not a.online]
+            )
             lines, done = study_table(StudyCache(folder, digest, narrow=keyed), planned, args.seeds)
             if done == 0:
                 continue  # runs of an older arm definition or protocol: the study would not reuse them

@@ -749,3 +749,54 @@ def test_a_run_records_the_processors_it_trained_on(sets, tmp_path, monkeypatch)
     results = {"real": study.ArmResult(Arm("real"), [alone, moved, older])}
     lines = "\n".join(study_lines({"study": summarize(results, Arm("real"), proto, 3), "n_test": 10}))
     assert "Processors (runs): CPU A (1); CPU A + CPU B (1); not recorded + CPU B (1). A seed's runs" in lines
+
+
+def test_an_online_arm_draws_the_preset_anew_each_batch_reproducibly_and_resumes_exactly(sets, tmp_path, monkeypatch):
+    """The classical arm adds one fixed copy of each image; online-PRESET draws new transforms for every batch."""
+    from srgan.augment.classical import PRESETS, batch_augmenter
+    from srgan.augment.study import Resume
+    from srgan.augment.study_cache import _arm_spec
+    from srgan.cli.augment import PRESETS as CLI_PRESETS
+
+    assert CLI_PRESETS == PRESETS
+    x = sets["real"].images[:6]
+    medium = batch_augmenter("medium")
+    a = medium(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and a.dtype == x.dtype and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, medium(x, torch.Generator().manual_seed(0)))  # seeded: the same transforms again
+    assert not torch.equal(a, medium(x, torch.Generator().manual_seed(1)))
+    assert all(not torch.equal(a[i], x[i]) for i in range(6))  # affine at p 0.9, jitter at 0.7: 6 of 6 here
+    torch.testing.assert_close((a + 1) * 127.5, ((a + 1) * 127.5).round(), atol=1e-4, rtol=0)  # 8-bit levels
+    arm = next(a for a in study.default_arms(True, thresholds=(), online=("medium",)) if a.online)
+    assert arm.key == "online-medium" and arm.extra == () and not arm.needs_teacher
+    assert "online" in _arm_spec(arm) and "online" not in _arm_spec(Arm("real"))  # cached runs keep their keys
+    with pytest.raises(ConfigError, match="adds no set"):
+        Arm("x", ("classical",), online="medium")
+    seen: list[torch.Tensor] = []
+    real_train = study.train
+
+    def spy(*args, transform=None, **kwargs):
+        def watched(xb, gen):
+            out = transform(xb, gen)
+            seen.append(out.clone())
+            return out
+
+        return real_train(*args, transform=watched if transform else None, **kwargs)
+
+    monkeypatch.setattr(study, "train", spy)
+    proto = Protocol(epochs=4, batch=8, val_fraction=0.25)
+    data = {"real": sets["real"]}
+    whole, n_added, model = run_arm(arm, data, sets["test"], proto=proto, seed=3)
+    assert n_added == 18  # the real training images (24 less the 6 held out for validation) are what it augments
+    steps = len(seen)
+    assert steps == 4 * 5 and all(s.shape[0] == 4 for s in seen)  # 18 real images, 4 a batch: 5 steps an epoch
+    assert len({s.sum().item() for s in seen}) == steps  # every batch drew its own transforms
+    saved = Resume(tmp_path / "online.partial.pt", {"arm": arm.key}, every=0.0)
+    with pytest.raises(Killed):
+        run_arm(arm, data, sets["test"], proto=proto, seed=3, progress=_kill_at("2/4"), resume=lambda stage: saved)
+    again, _, resumed = run_arm(arm, data, sets["test"], proto=proto, seed=3, resume=lambda stage: saved)
+    assert (again.val_accuracy, again.test_accuracy, again.epoch) == (whole.val_accuracy, whole.test_accuracy,
+                                                                       whole.epoch)  # fmt: skip
+    for (k, p), q in zip(model.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(p, q), k
+    torch.testing.assert_close(seen[-1], seen[steps - 1], atol=0, rtol=0)  # the resumed run drew the same last batch

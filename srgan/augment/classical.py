@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import albumentations as A
 import cv2
 import numpy as np
+import torch
 
 from srgan.data.labelled import FolderDataset, scan_folder
 from srgan.errors import ConfigError, SrganError
@@ -26,7 +28,8 @@ from srgan.fsutil import atomic_write_bytes, check_disjoint, prepare_output
 from srgan.imageio import load_image, write_image
 from srgan.progress import Progress, report
 
-__all__ = ["PRESETS", "ClassicalReport", "augment_image", "build_preset", "load_pipeline", "run_classical"]
+__all__ = ["PRESETS", "ClassicalReport", "augment_image", "batch_augmenter", "build_preset", "load_pipeline",
+           "run_classical"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,22 @@ def augment_image(pipeline: A.Compose, array: np.ndarray, seed: int, *,
         out = np.rint(np.clip(out, 0, 1) * 65535).astype(np.uint16)
     applied = [{"transform": name, "params": _jsonable(params)} for name, params in res["applied_transforms"]]
     return np.ascontiguousarray(out), applied
+
+
+def batch_augmenter(preset: str, *, flip: bool = True) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """A preset as a batch transform for training: ``(N, C, H, W)`` images in [-1, 1], each through the pipeline
+    with its own seed drawn from ``gen``, so a seeded run draws the same transforms again (and resumes exactly
+    when ``gen``'s state is saved). Images are rounded to 8 bits first, as a written copy would be.
+    """
+    pipeline = build_preset(preset, flip=flip)
+
+    def apply(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        seeds = torch.randint(0, 2**32 - 1, (x.shape[0],), generator=gen, dtype=torch.int64).tolist()
+        arrays = ((x.detach().cpu().permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        out = np.stack([augment_image(pipeline, a, s)[0] for a, s in zip(arrays, seeds, strict=True)])
+        return (torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0).to(x.device)
+
+    return apply
 
 
 @dataclass

@@ -202,6 +202,7 @@ class StudyOptions:
     cache: str | None = None  # where finished runs are kept (default: the report folder's study_cache)
     counts: tuple[int, ...] = ()  # also the plain and soft-label recipes on the first N synthetic images a class
     longer: tuple[int, ...] = ()  # also real-only over K times the epochs: has real-only stopped gaining?
+    online: tuple[str, ...] = ()  # also real + these classical presets drawn anew each batch
 
 
 def _study_sets(inputs: ReportInputs, size: int, real: ImageSet, synth: ImageSet) -> dict[str, ImageSet]:
@@ -215,7 +216,7 @@ def _run_study(data: dict[str, ImageSet], test: ImageSet, opts: StudyOptions, *,
                out: Path, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     proto = replace(opts.protocol, flip=opts.flip)
     chosen = default_arms("classical" in data, opts.thresholds, opts.real_fraction, opts.arms, opts.shares,
-                          opts.counts, opts.longer)  # fmt: skip
+                          opts.counts, opts.longer, opts.online)  # fmt: skip
     cache = StudyCache.of(opts.cache or out / "study_cache", data, test, proto)
     return run_study(data, test, proto=proto, seeds=seeds, arms=chosen, progress=progress, device=opts.device,
                      cache=cache)  # fmt: skip
@@ -257,7 +258,7 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
                 real_fraction: float = 0.5, allow_download: bool = False, study: Protocol | None = None,
                 thresholds: tuple[float, ...] = (0.5, 0.9), arms: tuple[str, ...] | None = None,
                 shares: tuple[float, ...] = (), device: str = "cpu", study_cache: str | None = None,
-                counts: tuple[int, ...] = (), longer: tuple[int, ...] = (),
+                counts: tuple[int, ...] = (), longer: tuple[int, ...] = (), online: tuple[str, ...] = (),
                 progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Compute every score and write ``report.md``, ``report.json`` and per-class sample grids into ``out``.
 
@@ -295,7 +296,8 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
                                    mirrored=mirrored_pixels(real.images) if flip else None)  # fmt: skip
     # Downstream value: the study protocol (augment.study), or the quick fixed-step one.
     if test is not None and study is not None:
-        opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device, study_cache, counts, longer)
+        opts = StudyOptions(study, flip, thresholds, real_fraction, arms, shares, device, study_cache, counts, longer,
+                            online)  # fmt: skip
         result["study"] = _run_study(_study_sets(inputs, size, real, synth), test, opts, seeds=seeds,
                                      progress=progress, out=out_dir)  # fmt: skip
         result["n_test"] = int(test.images.shape[0])

@@ -170,12 +170,14 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], *, num_classes: int,
           proto: Protocol, seed: int, added: tuple[torch.Tensor, torch.Tensor] | None = None,
           real_fraction: float = 0.5, epochs: int | None = None, init: dict[str, Any] | None = None,
-          progress: Progress | None = None, device: str | torch.device = "cpu",
-          resume: Resume | None = None) -> tuple[torch.nn.Module, Run]:  # fmt: skip
+          progress: Progress | None = None, device: str | torch.device = "cpu", resume: Resume | None = None,
+          transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+          ) -> tuple[torch.nn.Module, Run]:  # fmt: skip
     """Train a ResNet-20; keep the weights of the epoch with the best validation accuracy.
 
     An epoch is one pass over the real images. With ``added`` (images and hard labels ``(N,)`` or
-    soft targets ``(N, K)``), every batch holds ``real_fraction`` real images and the rest added ones.
+    soft targets ``(N, K)``), every batch holds ``real_fraction`` real images and the rest added ones, each batch of
+    those through ``transform`` (with the run's generator) when given.
     On ``device`` (e.g. ``"cuda"``) the training images live there; the batch order and augmentation
     come from the same seeded CPU generator as on the CPU, so only the arithmetic differs. With ``resume``, the
     run saves its state between epochs and goes on from a saved one (see :class:`Resume`).
@@ -225,7 +227,8 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
                 jdx = _to(torch.randint(0, added[0].shape[0], (proto.batch - n_real,), generator=gen), dev)
                 extra_t = added[1][jdx]
                 extra_t = extra_t if extra_t.ndim == 2 else F.one_hot(extra_t, num_classes).float()
-                xb, tb = torch.cat([xb, added[0][jdx]]), torch.cat([tb, extra_t])
+                extra_x = added[0][jdx] if transform is None else transform(added[0][jdx], gen)
+                xb, tb = torch.cat([xb, extra_x]), torch.cat([tb, extra_t])
             xb = _augment(xb, proto.flip, gen).contiguous(memory_format=layout)
             loss = torch.sum(-tb * F.log_softmax(model(xb), 1), 1).mean()
             opt.zero_grad(set_to_none=True)
@@ -289,7 +292,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     tr, va = split_for_run(real.labels, proto, seed)
     train_set, val_set = (real.images[tr], real.labels[tr]), (real.images[va], real.labels[va])
     n_cls = len(real.classes)
-    added: tuple[torch.Tensor, torch.Tensor] | None = None
+    added: tuple[torch.Tensor, torch.Tensor] | None = train_set if arm.online else None
     if arm.extra:
         parts = []
         for name in arm.extra:
@@ -315,6 +318,11 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     n_added = 0 if added is None else int(added[0].shape[0])
     if added is not None and n_added == 0:
         raise ConfigError(f"arm {arm.name}: nothing left to add (is the filter threshold too high?)")
+    online = None
+    if arm.online is not None:  # albumentations, imported only by the arm that needs it
+        from srgan.augment.classical import batch_augmenter
+
+        online = batch_augmenter(arm.online, flip=proto.flip)
     if arm.pretrain and added is not None:
         pre, pre_run = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed,
                              device=device, progress=progress, resume=stage("pretrain"))  # fmt: skip
@@ -324,7 +332,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     else:
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
                            real_fraction=arm.real_fraction, epochs=proto.epochs * arm.epoch_scale,
-                           device=device, progress=progress, resume=stage("train"))  # fmt: skip
+                           device=device, progress=progress, resume=stage("train"), transform=online)  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
     return run, n_added, model
 

@@ -24,21 +24,28 @@ class Arm:
     # whose batches are half added images, so it shows how much of such an arm's gain the extra steps explain
     epoch_scale: int = 1
     per_class: int | None = None  # only the first this many synthetic images of each class (the number's effect)
+    # a classical preset drawn anew for every batch: the added images are the real ones through it, where the
+    # classical arm adds one fixed copy of each (what ``srgan augment`` writes). Trains on the real images alone
+    online: str | None = None
 
     def __post_init__(self) -> None:
         if self.epoch_scale < 1 or (self.epoch_scale > 1 and self.extra):
             raise ConfigError(f"arm {self.name}: epoch_scale is a whole number >= 1, for the real-only control only")
         if self.per_class is not None and (self.per_class < 1 or "synthetic" not in self.extra):
             raise ConfigError(f"arm {self.name}: per_class is a number >= 1 of synthetic images per class")
+        if self.online is not None and (self.extra or self.epoch_scale > 1 or self.pretrain):
+            raise ConfigError(f"arm {self.name}: an online preset augments the real images; it adds no set")
 
     @property
     def key(self) -> str:
         """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo,
-        combo-soft.
+        combo-soft, online-PRESET.
 
         Variants with another share of added images per batch carry it: ``soft@0.2``; with fewer synthetic images,
         their number per class: ``soft@0.2-n250``.
         """
+        if self.online is not None:
+            return f"online-{self.online}{self.tag}"
         if not self.extra:
             return "real" if self.epoch_scale == 1 else f"real-x{self.epoch_scale}"
         if "classical" in self.extra:
@@ -58,7 +65,7 @@ class Arm:
 
 def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9), real_fraction: float = 0.5,
                  keys: tuple[str, ...] | None = None, shares: tuple[float, ...] = (), counts: tuple[int, ...] = (),
-                 longer: tuple[int, ...] = ()) -> list[Arm]:  # fmt: skip
+                 longer: tuple[int, ...] = (), online: tuple[str, ...] = ()) -> list[Arm]:  # fmt: skip
     """Real first (it is every seed's teacher), then real-only over twice the epochs (``real-x2``: as many steps
     as the arms whose batches are half added images), each synthetic recipe, classical and the combinations
     (classical with the filtered synthetic images, and with the soft-labelled ones).
@@ -68,6 +75,8 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     arms (see :attr:`Arm.key`); real is always kept. ``counts``: also run the plain and soft-label recipes (at
     every share) on only the first N synthetic images of each class (keys ``soft@0.2-n250``, ...). ``longer``:
     also real-only over K times the epochs (keys ``real-xK``), to show whether real-only has stopped gaining.
+    ``online``: also real + each of these classical presets drawn anew every batch (keys ``online-medium``, ...),
+    as many added images per batch as the classical arm.
     """
     if any(k < 2 for k in longer):
         raise ConfigError(f"a longer real-only control runs at least 2x the epochs, got {min(longer)}x")
@@ -92,11 +101,13 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     plain = [a for a in arms if a.extra == ("synthetic",) and a.threshold is None and not a.pretrain]
     arms += [replace(a, name=f"{a.name}, {n} per class", per_class=n) for n in counts for a in plain]
     if has_classical:
-        arms += [Arm("real + classical", ("classical",), real_fraction),
-                 Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
-                     threshold=max(thresholds)),
-                 Arm("real + classical + synthetic, soft labels", ("classical", "synthetic"), real_fraction,
-                     soft_labels=True)]  # fmt: skip
+        arms.append(Arm("real + classical", ("classical",), real_fraction))
+        if thresholds:  # no threshold, no filtered recipe to combine
+            arms.append(Arm("real + classical + synthetic, filtered", ("classical", "synthetic"), real_fraction,
+                            threshold=max(thresholds)))  # fmt: skip
+        arms.append(Arm("real + classical + synthetic, soft labels", ("classical", "synthetic"), real_fraction,
+                        soft_labels=True))  # fmt: skip
+    arms += [Arm(f"real + classical ({p}) drawn anew each batch", (), real_fraction, online=p) for p in online]
     if keys is not None:
         known = {a.key for a in arms}
         if unknown := sorted(set(keys) - known):

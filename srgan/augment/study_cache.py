@@ -72,6 +72,8 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
         del spec["epoch_scale"]  # runs cached before the control arm existed stay valid
     if spec["per_class"] is None:
         del spec["per_class"]  # runs cached before the option stay valid too
+    if spec["online"] is None:
+        del spec["online"]  # as per_class
     if "classical" in arm.extra:
         spec["classical_sources_outside_validation"] = True  # runs from before that fix are not read back
     return spec
@@ -147,7 +149,7 @@ class StudyCache:
         for digest in self._keys(arm):
             if (found := self._read(digest, seed, arm)) is not None:
                 return found
-        if not arm.extra and not arm.pretrain:
+        if not arm.extra and not arm.pretrain and arm.online is None:
             for k, digest in sorted(self.shorter.items()):
                 same = replace(arm, epoch_scale=arm.epoch_scale * k)
                 if (found := self._read(digest, seed, same)) is not None:

@@ -94,7 +94,7 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     control_gain = table[control]["vs_real"]["mean"] if control is not None else -math.inf
     if control is not None:
         scale, ctrl = results[control].arm.epoch_scale, results[control].test()
-        added = [n for n, r in results.items() if r.arm.extra]
+        added = [n for n, r in results.items() if r.arm.extra or r.arm.online]
         for n in added:  # paired as the differences to real-only are: seed k shares its split and initialisation
             table[n]["vs_control"] = compare(ctrl, results[n].test())
         out["steps_control"] = (
@@ -140,6 +140,9 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             out["classical_shift"] = shift
             if state != "ok":
                 out["sanity"] += "; " + shift_line(shift)
+        for n, r in results.items():  # the same kind of images drawn anew each batch, not one fixed copy of each
+            if r.arm.online is not None:
+                out["sanity"] += f"; {n}: {_interval(table[n]['vs_real'])}"
     if chosen is not None and state in ("not checked", "flag"):
         why = "was not run" if state == "not checked" else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"

@@ -9,6 +9,9 @@ from pathlib import Path
 from srgan.cli.common import Bar, add_command, backbone_options, backbone_weights, existing_file, hide_command
 from srgan.errors import ConfigError, PartialFailure
 
+#: srgan.augment.classical.PRESETS, without importing albumentations to parse a command line (a test keeps them equal)
+PRESETS = ("light", "medium", "heavy", "sr-degrade")
+
 log = logging.getLogger("srgan")
 
 EXACT_HELP = (
@@ -125,7 +128,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
                    help="never mirror images (presets, GAN, report classifiers): for digits, text, logos")  # fmt: skip
     c = p.add_argument_group("classical engine")
     pipe = c.add_mutually_exclusive_group()
-    pipe.add_argument("--preset", choices=("light", "medium", "heavy", "sr-degrade"), default="medium",
+    pipe.add_argument("--preset", choices=PRESETS, default="medium",
                       help="built-in albumentations pipeline")  # fmt: skip
     pipe.add_argument("--pipeline", metavar="FILE", help="albumentations pipeline saved by A.save (YAML or JSON)")
     c.add_argument("--per-image", type=int, default=1, help="augmented copies per source image")
@@ -219,6 +222,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--longer-controls", type=int, nargs="+", metavar="K",
                      help="study: also real-only over K times the epochs (arm keys real-xK; real-x2 is always an "
                      "arm), to show whether real-only has stopped gaining")  # fmt: skip
+    rep.add_argument("--online-classical", nargs="+", metavar="PRESET", choices=PRESETS,
+                     help="study: also real + PRESET drawn anew for every batch (arm keys online-PRESET), against "
+                     "the classical arm's one fixed copy of each image")  # fmt: skip
     rep.add_argument("--device", default="auto", help="study: where the classifiers train: auto, cpu, cuda, cuda:N")
     rep.add_argument("--channels-last", action="store_true",
                      help="study: train in channels-last memory layout (1.22x faster on a 2-core x86 CPU, "
@@ -351,7 +357,7 @@ def cmd_augment_report(args: argparse.Namespace) -> int:
                       allow_download=args.allow_download, study=study, thresholds=tuple(args.thresholds),
                       arms=tuple(args.arms) if args.arms else None, shares=tuple(args.shares or ()),
                       counts=tuple(args.synthetic_counts or ()), longer=tuple(args.longer_controls or ()),
-                      device=str(resolve_device(args.device)),
+                      online=tuple(args.online_classical or ()), device=str(resolve_device(args.device)),
                       progress=Bar("study", "run", enabled=not args.no_progress))  # fmt: skip
     log.info("report in %s: GAN-test accuracy %.1f %%", out, 100 * res["gan_test_accuracy"])
     return 0
