@@ -211,7 +211,7 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
                      help="study: run only these arms besides real: real-x2 (real only, twice the epochs: as many "
                      "steps as half-synthetic batches), synthetic, filtered-T (one per --thresholds value), soft, "
                      "pretrain, classical, combo (classical + filtered synthetic), combo-soft (classical + "
-                     "soft-labelled synthetic) (default: all)")  # fmt: skip
+                     "soft-labelled synthetic), online-PRESET (one per --online-classical) (default: all)")  # fmt: skip
     rep.add_argument("--shares", type=float, nargs="+", metavar="S",
                      help="study: also run the plain, filtered and soft-label recipes with synthetic share S of each "
                      "batch (arm keys synthetic@S, ...)")  # fmt: skip
