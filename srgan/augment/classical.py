@@ -28,8 +28,8 @@ from srgan.fsutil import atomic_write_bytes, check_disjoint, prepare_output
 from srgan.imageio import load_image, write_image
 from srgan.progress import Progress, report
 
-__all__ = ["PRESETS", "ClassicalReport", "augment_image", "batch_augmenter", "build_preset", "load_pipeline",
-           "run_classical"]  # fmt: skip
+__all__ = ["BLURS", "PRESETS", "SMALL", "ClassicalReport", "augment_image", "batch_augmenter", "build_preset",
+           "load_pipeline", "run_classical"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,14 @@ class ClassicalReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # read, but the pipeline raised on it
     manifest: Path | None = None
+    small: int = 0  # sources with a side under SMALL px, which the presets' blur kernels erase most detail of
+
+
+#: below this side (px) a 3-5 px blur kernel erases most of an image's detail: at 32 px, the ``medium`` preset's
+#: blurred copies keep a median 12 % of their sources' Laplacian variance (benchmarks/augment_classical_check.py)
+SMALL = 64
+#: the presets that blur: their widest kernel (px) and the share of copies they blur (``OneOf``'s p, over its choices)
+BLURS = {"medium": (5, 0.3 / 2), "heavy": (7, 0.5 * 2 / 3)}
 
 
 def run_classical(
@@ -233,6 +241,7 @@ def run_classical(
             lines.append(json.dumps({"source": rel.as_posix(), "class": label, "status": "unreadable",
                                      "error": str(exc)}))  # fmt: skip
             continue
+        result.small += min(img.array.shape[:2]) < SMALL
         if include_originals:
             dst = owned.claim(out_root / rel)
             write_image(dst, img.array, meta=img.meta)
