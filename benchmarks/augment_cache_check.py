@@ -37,7 +37,7 @@ from srgan.augment.study_cache import REAL_ONLY, StudyCache, fingerprint
 from srgan.data.labelled import ImageSet, load_images
 from srgan.imageio import read_image
 
-#: the studies README reports: dataset -> (digest prefix, protocol as run, report tag of its sample grids)
+#: the studies docs/augment.md reports: dataset -> (digest prefix, protocol as run, report tag of its sample grids)
 STUDIES = {
     "mnist": ("61b82ec70d", Protocol(epochs=60, split_seed=0), "mnist_study"),
     "cifar": ("2dcb7ea47a", Protocol(epochs=60, split_seed=0, channels_last=True), "cifar_study"),

@@ -9,8 +9,8 @@ data digest, same arm definition), and writes benchmarks/results/augment_study_p
 accuracy, the validation accuracy and epoch kept, and the run's time per arm and seed, and the paired
 difference to real-only over the seeds both have (an interval from two seeds or more); a run still in
 training shows the epoch its saved state has reached. A study that runs only some arms on this CPU
-(``PLANS``, as README names them) lists those and counts its runs against them. Interim figures only: the arm the
-study would choose, the sanity line and the verdict come with the report.
+(``PLANS``, as docs/augment.md names them) lists those and counts its runs against them. Interim figures only: the
+arm the study would choose, the sanity line and the verdict come with the report.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from srgan.augment.study_cache import REAL_ONLY, StudyCache
 from srgan.augment.study_summary import compare, summarize, where_trained
 
 NAMES = {"mnist": "MNIST-small", "cifar": "CIFAR10-small"}
-# what a digest's runs were measured with, where README tells a story about them (the cache records only the digest)
+# what a digest's runs were measured with, where docs/augment.md tells of them (the cache records only the digest)
 NOTES = {
     "eba1f254a1": "the first study's protocol (`--per-seed-split`: each seed its own validation split, the GAN "
-    "trained on all the real images), superseded by the held-out rerun; kept for README's interim table",
+    "trained on all the real images), superseded by the held-out rerun; kept for docs/augment.md's interim table",
     "61b82ec70d": "the held-out protocol (one validation split, the GAN trained without it)",
     "2dcb7ea47a": "the held-out protocol (one validation split, the GAN trained without it), channels-last",
     "3019dc4790": "the held-out protocol over 240 epochs (4x the first), channels-last, the GAN's samples in float64 "
@@ -41,7 +41,7 @@ NOTES = {
     "240 and 480 epochs are the 60-epoch study's `real-x4` and `real-x8`; `online-medium` (the classical preset drawn "
     "anew each batch, added 2026-12-07) tells whether the classical arm's fixed copies or its transforms cost it",
 }
-# the arms a study on this CPU runs, where it runs fewer than all (README names the plan); the others are left out
+# the arms a study on this CPU runs, where it runs fewer than all (docs/augment.md names the plan); others left out
 PLANS = {
     "2dcb7ea47a": (
         "real",
@@ -75,7 +75,7 @@ def studies(folder: Path) -> list[tuple[str, dict[frozenset[str], str]]]:
             narrow.setdefault(study, d)
             if study[:10] in PLANS:
                 count.setdefault(study, 0)  # a planned study with only real-only runs so far
-    order = sorted(count, key=lambda d: (d[:10] not in PLANS, -count[d]))  # a planned study (README's) first
+    order = sorted(count, key=lambda d: (d[:10] not in PLANS, -count[d]))  # a planned study (docs/augment.md's) first
     return [(d, {REAL_ONLY: narrow[d]} if d in narrow else {}) for d in order]
 
 
