@@ -11,6 +11,8 @@
 # 0.9, the combination), the other teacher arms once real is cached (filtered at 0.5 and the 20 % share
 # variants), and the arms that need no teacher (classical, plain synthetic, pre-training, 20 % share, and
 # real-only over twice the epochs).
+# ONLINE="medium ..." also runs real + each classical preset drawn anew every batch (arms online-PRESET), in the
+# arms-without-teacher shard.
 # STUDY_TIMEOUT (seconds, default none) stops the shards; whatever finished stays in the cache, and the
 # report is then left to a later run of the same command. Logs: runs/augment_bench/logs/.
 set -u
@@ -21,6 +23,9 @@ cd "$(dirname "$0")/.." || exit 1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # STUDY_ARGS: e.g. --per-seed-split, or --channels-last to reuse runs a CPU made with it (the cache keys the layout)
 common=(--protocol study --epochs "$epochs" --device "$device" --shares 0.2 ${STUDY_ARGS:-})
+online=()
+for preset in ${ONLINE:-}; do online+=("online-$preset"); done
+[ -n "${ONLINE:-}" ] && common+=(--online-classical ${ONLINE})
 logs=runs/augment_bench/logs
 mkdir -p "$logs"
 limit=()
@@ -46,7 +51,7 @@ for ds in "$@"; do
             shard "$ds" "$seed" more filtered-0.5 soft@0.2 filtered-0.9@0.2
         ) &
         pids+=($!)
-        shard "$ds" "$seed" plain classical synthetic pretrain synthetic@0.2 real-x2 &
+        shard "$ds" "$seed" plain classical synthetic pretrain synthetic@0.2 real-x2 "${online[@]}" &
         pids+=($!)
     done
 done
