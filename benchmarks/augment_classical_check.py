@@ -1,6 +1,6 @@
 """What the classical set does to the images the study's classifier sees: why real + classical can lose to real.
 
-    python benchmarks/augment_classical_check.py [--seeds 0 1]
+    python benchmarks/augment_classical_check.py [--seeds 0 1 2]
 
 Run after ``augment_bench.py --datasets cifar --prepare --protocol study --exact-samples`` (it reads the classical
 images that left, and the committed teachers of the 240-epoch study: ResNet-20s trained on the real images only).
@@ -117,7 +117,7 @@ def markdown(res: dict[str, object], cmd: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="teachers (real-only runs) to ask")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="teachers (real-only runs) to ask")
     args = ap.parse_args()
     torch.set_num_threads(1)
     HELD_OUT["on"] = True  # the study's GAN and samples: trained without the validation images
