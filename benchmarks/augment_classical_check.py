@@ -27,7 +27,9 @@ from augment_bench import HELD_OUT, inputs_of
 from augment_cache_check import EXACT_STUDIES, prepared_study
 from common import RESULTS, command_line, machine, machine_markdown
 
-from srgan.augment.study import _probs, classifier_from_state, validation_names
+from srgan.archs.classifier import class_probs
+from srgan.augment.classical import source_of
+from srgan.augment.study import classifier_from_state, validation_names
 
 #: the kinds a copy is grouped by, from the transforms its manifest line lists (blur and noise never meet: OneOf)
 GROUPS = ("blur", "noise", "neither")
@@ -61,8 +63,7 @@ def check(seeds: list[int]) -> dict[str, object]:
     group_of = kinds(manifest)
     held = set(validation_names(real, study))
     index = {n: i for i, n in enumerate(real.names)}
-    pairs = [(index[re.sub(r"_aug\d+$", "", n)], j, group_of[n]) for j, n in enumerate(classical.names)
-             if re.sub(r"_aug\d+$", "", n) in held]  # fmt: skip
+    pairs = [(index[source_of(n)], j, group_of[n]) for j, n in enumerate(classical.names) if source_of(n) in held]
     src = torch.tensor([p[0] for p in pairs])
     cop = torch.tensor([p[1] for p in pairs])
     groups = np.array([p[2] for p in pairs])
@@ -79,8 +80,7 @@ def check(seeds: list[int]) -> dict[str, object]:
         if state is None:
             raise SystemExit(f"no teacher for seed {seed} of study {prefix}: train its real-only run first")
         teacher = classifier_from_state(real, state, "cpu")
-        with torch.no_grad():
-            p_src, p_cop = _probs(teacher, real.images[src]), _probs(teacher, classical.images[cop])
+        p_src, p_cop = class_probs(teacher, real.images[src]), class_probs(teacher, classical.images[cop])
         rows = {}
         for g in (*GROUPS, "all"):
             m = torch.from_numpy(groups == g) if g != "all" else torch.ones(len(pairs), dtype=torch.bool)

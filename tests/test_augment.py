@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from srgan.augment.classical import source_of
 from srgan.augment.generate import generate, load_generator_checkpoint
 from srgan.augment.report import ReportInputs, fid, kid, make_report
 from srgan.cli import main
@@ -129,6 +130,9 @@ def test_manifest_is_complete(labelled, tmp_path):
     assert [r["source"] for r in rows if r["status"] == "unreadable"] == ["cat/broken.png"]
     aug = [r for r in rows if r["status"] == "augmented"]
     assert all(r["class"] == r["source"].split("/")[0] and isinstance(r["seed"], int) for r in aug)
+    # A copy's name leads back to its source, as the study reads it to keep validation images' copies out.
+    assert all(source_of(r["output"].rsplit(".", 1)[0]) == r["source"].rsplit(".", 1)[0] for r in aug)
+    assert source_of("cat/0001_aug") == "cat/0001_aug" and source_of("cat/0001") == "cat/0001"
     assert any(t["transform"] == "Affine" and "rotate" in t["params"] for r in aug for t in r["transforms"])
     assert _digests(src) == before  # SRC never modified
     # The saved recipe reloads as the pipeline that was used.

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import srgan.augment.study as study
+from srgan.archs.classifier import class_probs
 from srgan.augment.study import Arm, Protocol, compare, filter_by_confidence, run_arm, split_validation
 from srgan.data.labelled import ImageSet, load_images
 from srgan.errors import ConfigError
@@ -68,7 +69,7 @@ def test_filtering_keeps_what_the_teacher_recognises(sets):
     real = sets["real"]
     teacher, _ = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=FAST, seed=0)
     synth = (sets["synth"].images, sets["synth"].labels)
-    probs = study._probs(teacher, synth[0]).gather(1, synth[1][:, None]).flatten()
+    probs = class_probs(teacher, synth[0]).gather(1, synth[1][:, None]).flatten()
     t = float(probs.median())
     _, kept_y = filter_by_confidence(teacher, synth, t)
     assert len(kept_y) == int((probs >= t).sum()) and 0 < len(kept_y) < len(synth[1])

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResNet20"]
+__all__ = ["ResNet20", "class_probs"]
 
 
 class _Block(nn.Module):
@@ -50,3 +50,11 @@ class ResNet20(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(F.adaptive_avg_pool2d(self.body(self.stem(x)), 1).flatten(1))
+
+
+@torch.no_grad()
+def class_probs(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """``model``'s class probabilities for images ``x`` (in eval mode), computed where it lives, returned on the CPU."""
+    model.eval()
+    dev = next(model.parameters()).device
+    return torch.cat([F.softmax(model(x[i : i + batch].to(dev)), 1).cpu() for i in range(0, x.shape[0], batch)])

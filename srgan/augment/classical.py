@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from srgan.imageio import load_image, write_image
 from srgan.progress import Progress, report
 
 __all__ = ["BLURS", "PRESETS", "SMALL", "ClassicalReport", "augment_image", "batch_augmenter", "build_preset",
-           "load_pipeline", "run_classical"]  # fmt: skip
+           "load_pipeline", "run_classical", "source_of"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 Seeding = Literal["stream", "per-transform"]
 
 PRESETS = ("light", "medium", "heavy", "sr-degrade")
+
+#: the suffix :func:`run_classical` gives copy ``k`` of an image (``cat/0001`` -> ``cat/0001_aug002``)
+_COPY = re.compile(r"_aug\d+$")
 
 
 def _affine(**ranges: Any) -> A.Affine:
@@ -259,7 +263,7 @@ def run_classical(
                 result.failed.append((rel.as_posix(), msg))
                 lines.append(json.dumps({"source": rel.as_posix(), "class": label, "status": "failed", "error": msg}))
                 break
-            dst = owned.claim(out_root / rel.parent / f"{rel.stem}_aug{k:03d}{rel.suffix}")
+            dst = owned.claim(out_root / rel.parent / f"{rel.stem}{copy_suffix(k)}{rel.suffix}")
             write_image(dst, aug, meta=img.meta)
             result.written += 1
             lines.append(json.dumps({"output": dst.relative_to(out_root).as_posix(), "source": rel.as_posix(),
@@ -268,3 +272,13 @@ def run_classical(
     tick(len(ds.files), len(ds.files))
     atomic_write_bytes(result.manifest, ("\n".join(lines) + "\n").encode())
     return result
+
+
+def copy_suffix(k: int) -> str:
+    """What :func:`run_classical` appends to an image's stem for its ``k``-th copy."""
+    return f"_aug{k:03d}"
+
+
+def source_of(name: str) -> str:
+    """The name (stem, without extension) of the image a copy was made from; any other name unchanged."""
+    return _COPY.sub("", name)

@@ -30,7 +30,6 @@ import functools
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srgan.archs.classifier import ResNet20
+from srgan.archs.classifier import ResNet20, class_probs
+from srgan.augment.classical import source_of
 from srgan.augment.study_arms import Arm, default_arms
 from srgan.augment.study_protocol import Protocol, first_per_class, split_for_run, split_validation, validation_names
 from srgan.augment.study_shift import copy_shift
@@ -148,23 +148,15 @@ def _augment(x: torch.Tensor, flip: bool, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-@torch.no_grad()
-def _probs(model: torch.nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    """Class probabilities on the CPU, computed where the model lives."""
-    model.eval()
-    dev = next(model.parameters()).device
-    return torch.cat([F.softmax(model(x[i : i + batch].to(dev)), 1).cpu() for i in range(0, x.shape[0], batch)])
-
-
 def validation_scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Accuracy and mean cross-entropy on a held-out split."""
-    p = _probs(model, x)
+    p = class_probs(model, x)
     loss = -torch.log(p.gather(1, y[:, None]).clamp_min(1e-12)).mean()
     return float((p.argmax(1) == y).float().mean()), float(loss)
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((_probs(model, x).argmax(1) == y).float().mean())
+    return float((class_probs(model, x).argmax(1) == y).float().mean())
 
 
 def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], *, num_classes: int,
@@ -256,12 +248,6 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
                              torch.get_num_threads(), " + ".join(hw))  # fmt: skip
 
 
-def _not_from(names: list[str], held_out: set[str]) -> torch.Tensor:
-    """Indices of the augmented images (``cat/0001_aug002``) whose source (``cat/0001``) is not held out."""
-    kept = [i for i, n in enumerate(names) if re.sub(r"_aug\d+$", "", n) not in held_out]
-    return torch.tensor(kept, dtype=torch.long)
-
-
 def classifier_from_state(real: ImageSet, state: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
     """A ResNet-20 for ``real``'s images and classes with saved weights (a cached teacher), in eval mode."""
     model = ResNet20(channels=real.images.shape[1], num_classes=len(real.classes))
@@ -272,7 +258,7 @@ def classifier_from_state(real: ImageSet, state: dict[str, Any], device: str | t
 def filter_by_confidence(teacher: torch.nn.Module, synth: tuple[torch.Tensor, torch.Tensor],
                          threshold: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """The synthetic images the real-data classifier labels as their class with probability >= ``threshold``."""
-    p = _probs(teacher, synth[0])
+    p = class_probs(teacher, synth[0])
     keep = p.gather(1, synth[1][:, None]).flatten() >= threshold
     return synth[0][keep], synth[1][keep]
 
@@ -302,7 +288,8 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
                 keep = first_per_class(ys, arm.per_class, real.classes, f"arm {arm.name}")
                 xs, ys = xs[keep], ys[keep]
             if name == "classical" and s.names and real.names:  # copies of validation images would leak them
-                keep = _not_from(s.names, {real.names[i] for i in va.tolist()})
+                held = {real.names[i] for i in va.tolist()}
+                keep = torch.tensor([i for i, n in enumerate(s.names) if source_of(n) not in held], dtype=torch.long)
                 xs, ys = xs[keep], ys[keep]
             if name == "synthetic" and arm.threshold is not None:
                 if teacher is None:
@@ -312,7 +299,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
             if name == "synthetic" and arm.soft_labels:
                 if teacher is None:
                     raise ConfigError(f"arm {arm.name}: soft labels need a classifier trained on the real images")
-                targets = _probs(teacher, xs)
+                targets = class_probs(teacher, xs)
             parts.append((xs, targets))
         added = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
     n_added = 0 if added is None else int(added[0].shape[0])

@@ -8,10 +8,12 @@ longer recognises is an image unlike the test images, and the classical arm give
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import torch
+
+from srgan.archs.classifier import class_probs
+from srgan.augment.classical import source_of
 
 if TYPE_CHECKING:
     from srgan.data.labelled import ImageSet
@@ -19,12 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["copy_shift", "shift_line"]
 
 
-def _correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> int:
-    dev = next(model.parameters()).device
-    with torch.no_grad():
-        hits = [(model(x[i : i + batch].to(dev)).argmax(1).cpu() == y[i : i + batch]).sum() for i in
-                range(0, len(x), batch)]  # fmt: skip
-    return int(sum(hits))
+def _correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    return int((class_probs(model, x).argmax(1) == y).sum())
 
 
 def copy_shift(model: torch.nn.Module, real: ImageSet, copies: ImageSet, val: torch.Tensor,
@@ -35,12 +33,11 @@ def copy_shift(model: torch.nn.Module, real: ImageSet, copies: ImageSet, val: to
     a validation image counts. None when no copy has its source among them (or the sets carry no names).
     """
     index = {real.names[i]: i for i in val.tolist()} if len(real.names) == len(real.labels) else {}
-    pairs = [(index[src], j) for j, n in enumerate(copies.names) if (src := re.sub(r"_aug\d+$", "", n)) in index]
+    pairs = [(index[src], j) for j, n in enumerate(copies.names) if (src := source_of(n)) in index]
     if not pairs:
         return None
     sources = sorted({i for i, _ in pairs})
     src, cop = torch.tensor(sources), torch.tensor([j for _, j in pairs])
-    model.eval()
     return {"seed": seed, "sources": len(sources), "copies": len(pairs),
             "source_accuracy": _correct(model, real.images[src], real.labels[src]) / len(sources),
             "copy_accuracy": _correct(model, copies.images[cop], copies.labels[cop]) / len(pairs)}  # fmt: skip
