@@ -717,6 +717,16 @@ def test_the_convergence_line_reads_the_longer_real_only_runs_on_validation():
     flagged = summarize({**res, "classical": result(classical, 0.69, 0.68)}, arms["real"], proto, 3)
     assert flagged["sanity"].startswith("flag: classical augmentation does not beat real-only; on CIFAR-like data")
     assert "(provisional: the sanity check failed)" in flagged["verdict"] and flagged["sanity_state"] == "flag"
+    # the same preset drawn anew each batch beats real-only: the classifier is not underfit, the fixed copies lose
+    online = next(a for a in default_arms(has_classical=True, online=("medium",)) if a.online == "medium")
+    drawn = summarize({**res, "classical": result(classical, 0.69, 0.68), online.name: result(online, 0.72, 0.73)},
+                      arms["real"], proto, 3, shift)  # fmt: skip
+    assert drawn["sanity_state"] == "ok, drawn anew" and "provisional" not in drawn["verdict"]
+    assert drawn["sanity"].startswith("ok, drawn anew: classical augmentation drawn anew for every batch")
+    assert "recognises 80.0 %" in drawn["sanity"] and f"; {online.name}: +3.00 points" in drawn["sanity"]
+    lost = summarize({**res, "classical": result(classical, 0.69, 0.68), online.name: result(online, 0.69, 0.69)},
+                     arms["real"], proto, 3)  # fmt: skip
+    assert lost["sanity_state"] == "flag"  # drawn anew, it loses too: nothing clears the classifier
     at_ceiling = {k: ArmResult(r.arm, [Run(1.0, 0.9 + 0.01 * i, 10, 10, 1.0) for i in range(3)])
                   for k, r in res.items()}  # fmt: skip
     assert summarize(at_ceiling, arms["real"], proto, 3)["convergence"].startswith(

@@ -51,6 +51,9 @@ def where_trained(run: Run) -> str:
 SANITY = {
     "not checked": "the classical arm was not run, so nothing shows the classifier is not underfit",
     "ok": "classical augmentation beats real-only",
+    "ok, drawn anew": "classical augmentation drawn anew for every batch, as the field trains with it, beats "
+    "real-only, so the classifier is not underfit; the fixed copies (one per image, as `srgan augment` writes them) "
+    "do not",
     "not underfit": "classical augmentation does not beat real-only, but real-only has stopped gaining from more "
     "epochs (the convergence line), so this is what the classical images do to a converged classifier",
     "flag": "classical augmentation does not beat real-only; on CIFAR-like data that means the classifier is "
@@ -85,8 +88,11 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     _convergence(out, results, real_arm, proto.epochs)
     classical = next((n for n, r in results.items() if r.arm.key == "classical"), None)
     gain = table[classical]["vs_real"]["mean"] if classical is not None else math.nan
-    # the line looks for an underfit classifier, and one that more epochs no longer improve is not
+    online = [n for n, r in results.items() if r.arm.online is not None]
+    # the line looks for an underfit classifier: one that more epochs no longer improve is not, nor one that the
+    # same transforms, drawn anew for every batch, improve
     state = ("not checked" if classical is None else "ok" if gain > 0 else
+             "ok, drawn anew" if any(table[n]["vs_real"]["mean"] > 0 for n in online) else
              "not underfit" if out["convergence"].startswith("ok") else "flag")  # fmt: skip
     out["sanity_state"], out["sanity"] = state, f"{state}: {SANITY[state]}"
     control = next((n for n, r in results.items() if r.arm.epoch_scale > 1 and r.arm is not real_arm), None)
@@ -140,9 +146,8 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             out["classical_shift"] = shift
             if state != "ok":
                 out["sanity"] += "; " + shift_line(shift)
-        for n, r in results.items():  # the same kind of images drawn anew each batch, not one fixed copy of each
-            if r.arm.online is not None:
-                out["sanity"] += f"; {n}: {_interval(table[n]['vs_real'])}"
+        for n in online:  # the same kind of images drawn anew each batch, not one fixed copy of each
+            out["sanity"] += f"; {n}: {_interval(table[n]['vs_real'])}"
     if chosen is not None and state in ("not checked", "flag"):
         why = "was not run" if state == "not checked" else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
