@@ -290,7 +290,8 @@ def main() -> None:
         nargs="+",
         default=[],
         metavar="PRESET",
-        help="study protocol: also real + PRESET drawn anew each batch (arm online-PRESET)",
+        help="study protocol: also real + PRESET drawn anew each batch (arm online-PRESET), and with --shares S "
+        "below 0.5 that arm with S of each batch soft-labelled synthetic images (online-PRESET+soft@S)",
     )
     ap.add_argument("--device", default="cpu", help="where the GAN (--prepare) and the study's classifiers train")
     ap.add_argument(

@@ -811,3 +811,96 @@ def test_an_online_arm_draws_the_preset_anew_each_batch_reproducibly_and_resumes
     for (k, p), q in zip(model.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(p, q), k
     torch.testing.assert_close(seen[-1], seen[steps - 1], atol=0, rtol=0)  # the resumed run drew the same last batch
+
+
+def test_soft_synthetic_images_mix_into_an_online_arm_in_place_of_some_drawn_anew_copies(sets, tmp_path, monkeypatch):
+    """online-PRESET+soft@S: real images, the preset drawn anew over them, and S of each batch soft-labelled
+    synthetic images as they are; as many real images per batch (and steps) as the online arm alone."""
+    from srgan.augment.study import Resume
+    from srgan.augment.study_cache import _arm_spec
+
+    arms = {a.key: a for a in study.default_arms(True, thresholds=(), online=("medium",), shares=(0.2, 0.6))}
+    arm = arms["online-medium+soft@0.2"]
+    assert "online-medium+soft@0.6" not in arms  # 0.6 leaves no room beside half a batch of real images
+    assert arm.online == "medium" and arm.extra == ("synthetic",) and arm.soft_labels and arm.needs_teacher
+    assert arm.mixed_share == 0.2 and _arm_spec(arm)["mixed_share"] == 0.2
+    assert "mixed_share" not in _arm_spec(arms["online-medium"])  # cached online runs keep their keys
+    for bad in ({"mixed_share": None}, {"mixed_share": 0.5}, {"mixed_share": 0.0}):
+        with pytest.raises(ConfigError, match="share of each batch"):
+            Arm("x", ("synthetic",), soft_labels=True, online="medium", **bad)
+    with pytest.raises(ConfigError, match="share of each batch"):
+        Arm("x", (), online="medium", mixed_share=0.2)
+    real = sets["real"]
+    teacher, _ = study.train((real.images, real.labels), (real.images, real.labels), num_classes=3, proto=FAST, seed=0)
+    batches: list[torch.Tensor] = []
+    real_augment = study._augment
+
+    def spy(x, flip, gen):
+        batches.append(x.clone())
+        return real_augment(x, flip, gen)
+
+    monkeypatch.setattr(study, "_augment", spy)
+    proto = Protocol(epochs=3, batch=10, val_fraction=0.25)
+    data = {"real": real, "synthetic": sets["synth"]}
+    whole, n_added, model = run_arm(arm, data, sets["test"], proto=proto, seed=2, teacher=teacher)
+    assert n_added == 18 + 24  # the real training images drawn anew, and the synthetic ones
+    # 18 real images, 5 a batch: 4 steps an epoch, the last with 3 of them
+    assert len(batches) == 3 * 4 and [b.shape[0] for b in batches[:4]] == [10, 10, 10, 8]
+
+    def rows_in(rows: torch.Tensor, pool: torch.Tensor) -> list[bool]:
+        return [bool((pool == r).flatten(1).all(1).any()) for r in rows]
+
+    synth, reals = sets["synth"].images, real.images
+    untouched = 0
+    for b in batches:  # the real images, 3 of them drawn anew through the preset, 2 synthetic images as they are
+        n = b.shape[0] - 5
+        assert all(rows_in(b[:n], reals)) and all(rows_in(b[n + 3 :], synth))
+        untouched += sum(rows_in(b[n : n + 3], reals))  # the preset leaves about 1 in 30 as it was
+    assert untouched <= 3
+    run_arm(arms["online-medium"], data, sets["test"], proto=proto, seed=2)
+    assert len(batches) == 2 * 3 * 4  # the online arm alone: the same steps
+    saved = Resume(tmp_path / "mixed.partial.pt", {"arm": arm.key}, every=0.0)
+    with pytest.raises(Killed):
+        run_arm(arm, data, sets["test"], proto=proto, seed=2, teacher=teacher, progress=_kill_at("2/3"),
+                resume=lambda stage: saved)  # fmt: skip
+    again, _, resumed = run_arm(arm, data, sets["test"], proto=proto, seed=2, teacher=teacher,
+                                resume=lambda stage: saved)  # fmt: skip
+    assert (again.val_accuracy, again.test_accuracy, again.epoch) == (whole.val_accuracy, whole.test_accuracy,
+                                                                       whole.epoch)  # fmt: skip
+    for (k, p), q in zip(model.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(p, q), k
+    assert torch.load(saved.path, weights_only=True)["meta"]["n_mixed"] == [2, 24]
+
+
+def test_soft_synthetic_images_on_an_online_arm_are_read_against_that_arm():
+    """Its gain over real-only is mostly the preset's, so the verdict does not choose it as a synthetic recipe; its
+    own line reads it against the online arm, paired, and the sanity line reads the online arm alone."""
+    from srgan.augment.study import ArmResult, Run
+    from srgan.augment.study_summary import study_lines, summarize
+
+    def result(arm: Arm, val: float, test: list[float]) -> ArmResult:
+        return ArmResult(arm, [Run(val, t, 10, 10, 1.0) for t in test])
+
+    arms = {a.key: a for a in study.default_arms(True, thresholds=(), online=("medium",), shares=(0.2,))}
+    res = {
+        "real": result(arms["real"], 0.7, [0.70, 0.71, 0.72]),
+        "soft": result(arms["soft@0.2"], 0.71, [0.705, 0.715, 0.725]),
+        "classical": result(arms["classical"], 0.69, [0.69, 0.70, 0.71]),
+        "online": result(arms["online-medium"], 0.74, [0.72, 0.73, 0.74]),
+        "mix": result(arms["online-medium+soft@0.2"], 0.76, [0.73, 0.742, 0.754]),
+    }
+    out = summarize(res, arms["real"], Protocol(), 3)
+    assert out["chosen_on_validation"] == "soft"  # not the mix, though validation ranks it first
+    assert out["sanity_state"] == "ok, drawn anew" and "; online: +2.00 points" in out["sanity"]
+    assert "mix" not in out["sanity"] and "vs_online" not in out["arms"]["online"]
+    assert out["arms"]["mix"]["vs_online"]["mean"] == pytest.approx(0.012)
+    assert out["online_combination_chosen_on_validation"] == "mix"
+    assert out["on_online"].startswith("against online, paired: mix +1.20 points (95 % CI +0.70 to +1.70)")
+    assert out["on_online"].endswith("synthetic images add to classical augmentation drawn anew each batch")
+    lines = study_lines({"study": out, "n_test": 30})
+    assert any(
+        line.startswith("On top of classical augmentation drawn anew each batch: against online") for line in lines
+    )
+    res["mix"] = result(arms["online-medium+soft@0.2"], 0.76, [0.72, 0.73, 0.74])  # no better than the online arm
+    assert out["on_online"] != (flat := summarize(res, arms["real"], Protocol(), 3)["on_online"])
+    assert flat.endswith(": no gain shown from synthetic images on top of classical augmentation drawn anew each batch")

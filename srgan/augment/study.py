@@ -21,22 +21,20 @@ The protocol, in the form a reviewer would accept:
 Synthetic data can be used three ways besides plain mixing (each an :class:`Arm` option):
 filtered (kept only when a classifier trained on the real images agrees with its label at
 confidence >= ``threshold``), soft-labelled (trained towards that classifier's probabilities
-instead of the hard label), or used for pre-training before fine-tuning on the real images.
+instead of the hard label), or used for pre-training before fine-tuning on the real images. An arm that draws a
+classical preset anew for every batch can also take a share of each batch in soft-labelled synthetic images
+(``online-medium+soft@0.2``); the report reads it against the same preset alone.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -44,82 +42,22 @@ from srgan.archs.classifier import ResNet20, class_probs
 from srgan.augment.classical import source_of
 from srgan.augment.study_arms import Arm, default_arms
 from srgan.augment.study_protocol import Protocol, first_per_class, split_for_run, split_validation, validation_names
+from srgan.augment.study_runs import STAGES, ArmResult, Resume, Run
 from srgan.augment.study_shift import copy_shift
 from srgan.augment.study_summary import compare, summarize
 from srgan.data.labelled import ImageSet
 from srgan.device import processor
 from srgan.errors import ConfigError
-from srgan.fsutil import atomic_write_with
 from srgan.progress import Progress, report
 
 if TYPE_CHECKING:
     from srgan.augment.study_cache import StudyCache
 
-__all__ = ["Arm", "Protocol", "Resume", "classifier_from_state", "compare", "default_arms", "filter_by_confidence",
-           "run_arm", "run_study", "split_validation", "summarize", "train", "train_teacher",
-           "validation_names"]  # fmt: skip
+__all__ = ["STAGES", "Arm", "ArmResult", "Protocol", "Resume", "Run", "classifier_from_state", "compare",
+           "default_arms", "filter_by_confidence", "run_arm", "run_study", "split_validation", "summarize", "train",
+           "train_teacher", "validation_names"]  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-#: the training stages of a run that keep their own saved state (see :func:`run_arm`)
-STAGES = ("pretrain", "train")
-
-
-@dataclass
-class Run:
-    val_accuracy: float
-    test_accuracy: float
-    epoch: int  # the epoch chosen on validation
-    epochs_run: int
-    seconds: float
-    device: str = "cpu"
-    threads: int | None = None  # torch's CPU threads while it trained (None: not recorded, runs before 2026-12-02)
-    hardware: str | None = None  # its processor(s), " + "-joined if resumed on another (None: runs before 2026-12-06)
-
-
-@dataclass
-class ArmResult:
-    arm: Arm
-    runs: list[Run] = field(default_factory=list)
-    n_extra: int = 0
-
-    def test(self) -> np.ndarray:
-        return np.array([r.test_accuracy for r in self.runs])
-
-    def val(self) -> np.ndarray:
-        return np.array([r.val_accuracy for r in self.runs])
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where :func:`train` keeps its state at the end of an epoch (at most every ``every`` seconds, and always
-    after the last), so that a killed run goes on from its last saved epoch and ends as an uninterrupted one
-    would (bitwise, on the same device and thread count). A saved state is used only if its ``meta`` (what
-    the caller says it must match: data digest, arm, stage) and the run's own shape (seed, epochs, steps,
-    device) are the same; anything else starts over."""
-
-    path: Path
-    meta: dict[str, Any] = field(default_factory=dict)
-    every: float = 60.0
-
-    def load(self, shape: dict[str, Any]) -> dict[str, Any] | None:
-        if not self.path.is_file():
-            return None
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as e:  # a truncated pickle fails in many ways: every one means start over
-            log.warning("%s is unreadable (%s); the run starts over", self.path, type(e).__name__)
-            return None
-        same = json.dumps(state.get("meta"), sort_keys=True) == json.dumps({**self.meta, **shape}, sort_keys=True)
-        if not same:
-            log.warning("%s was saved by another run; this one starts over", self.path)
-        return state if same else None
-
-    def save(self, shape: dict[str, Any], state: dict[str, Any]) -> None:
-        atomic_write_with(self.path, lambda f: torch.save({**state, "meta": {**self.meta, **shape}}, f))
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def _cpu(state: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +86,11 @@ def _augment(x: torch.Tensor, flip: bool, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
+def _targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Soft targets ``(N, K)`` as they are; hard labels ``(N,)`` one-hot."""
+    return labels if labels.ndim == 2 else F.one_hot(labels, num_classes).float()
+
+
 def validation_scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Accuracy and mean cross-entropy on a held-out split."""
     p = class_probs(model, x)
@@ -164,12 +107,14 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
           real_fraction: float = 0.5, epochs: int | None = None, init: dict[str, Any] | None = None,
           progress: Progress | None = None, device: str | torch.device = "cpu", resume: Resume | None = None,
           transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-          ) -> tuple[torch.nn.Module, Run]:  # fmt: skip
+          mixed: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> tuple[torch.nn.Module, Run]:  # fmt: skip
     """Train a ResNet-20; keep the weights of the epoch with the best validation accuracy.
 
     An epoch is one pass over the real images. With ``added`` (images and hard labels ``(N,)`` or
     soft targets ``(N, K)``), every batch holds ``real_fraction`` real images and the rest added ones, each batch of
-    those through ``transform`` (with the run's generator) when given.
+    those through ``transform`` (with the run's generator) when given. ``mixed`` (images, labels or targets,
+    share) fills that share of every batch from a second set, not through ``transform``, in place of as many
+    ``added`` images.
     On ``device`` (e.g. ``"cuda"``) the training images live there; the batch order and augmentation
     come from the same seeded CPU generator as on the CPU, so only the arithmetic differs. With ``resume``, the
     run saves its state between epochs and goes on from a saved one (see :class:`Resume`).
@@ -180,12 +125,18 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     x, y = real[0].to(dev), real[1].to(dev)
     if added is not None:
         added = (added[0].to(dev), added[1].to(dev))
+    if mixed is not None:
+        mixed = (mixed[0].to(dev), mixed[1].to(dev), mixed[2])
     layout = torch.channels_last if proto.channels_last else torch.contiguous_format
     model = ResNet20(channels=x.shape[1], num_classes=num_classes).to(dev, memory_format=layout)
     if init is not None:
         model.load_state_dict(init)
     n_epochs = epochs or proto.epochs
     n_real = proto.batch if added is None else max(1, round(proto.batch * real_fraction))
+    n_mixed = 0 if mixed is None else round(proto.batch * mixed[2])
+    if mixed is not None and not 0 < n_mixed < proto.batch - n_real:
+        raise ConfigError(f"a mixed-in share of {mixed[2]:g} leaves no room in a batch of {proto.batch} with "
+                          f"{n_real} real images")  # fmt: skip
     steps_per_epoch = max(1, math.ceil(x.shape[0] / n_real))
     opt = torch.optim.SGD(model.parameters(), lr=proto.lr, momentum=0.9, nesterov=True, weight_decay=proto.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs * steps_per_epoch)
@@ -194,6 +145,8 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     best_key = (-1.0, -math.inf)
     shape = {"seed": seed, "epochs": n_epochs, "steps_per_epoch": steps_per_epoch, "n_real": n_real,
              "n_added": 0 if added is None else int(added[0].shape[0]), "device": dev.type}  # fmt: skip
+    if mixed is not None:
+        shape["n_mixed"] = [n_mixed, int(mixed[0].shape[0])]
     saved = resume.load(shape) if resume is not None else None
     start, spent = 0, 0.0
     if saved is not None:
@@ -216,11 +169,12 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
             idx = order[(s * n_real) % x.shape[0] :][:n_real]
             xb, tb = x[idx], F.one_hot(y[idx], num_classes).float()
             if added is not None and n_real < proto.batch:
-                jdx = _to(torch.randint(0, added[0].shape[0], (proto.batch - n_real,), generator=gen), dev)
-                extra_t = added[1][jdx]
-                extra_t = extra_t if extra_t.ndim == 2 else F.one_hot(extra_t, num_classes).float()
+                jdx = _to(torch.randint(0, added[0].shape[0], (proto.batch - n_real - n_mixed,), generator=gen), dev)
                 extra_x = added[0][jdx] if transform is None else transform(added[0][jdx], gen)
-                xb, tb = torch.cat([xb, extra_x]), torch.cat([tb, extra_t])
+                xb, tb = torch.cat([xb, extra_x]), torch.cat([tb, _targets(added[1][jdx], num_classes)])
+                if mixed is not None:
+                    kdx = _to(torch.randint(0, mixed[0].shape[0], (n_mixed,), generator=gen), dev)
+                    xb, tb = torch.cat([xb, mixed[0][kdx]]), torch.cat([tb, _targets(mixed[1][kdx], num_classes)])
             xb = _augment(xb, proto.flip, gen).contiguous(memory_format=layout)
             loss = torch.sum(-tb * F.log_softmax(model(xb), 1), 1).mean()
             opt.zero_grad(set_to_none=True)
@@ -278,7 +232,7 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     tr, va = split_for_run(real.labels, proto, seed)
     train_set, val_set = (real.images[tr], real.labels[tr]), (real.images[va], real.labels[va])
     n_cls = len(real.classes)
-    added: tuple[torch.Tensor, torch.Tensor] | None = train_set if arm.online else None
+    added: tuple[torch.Tensor, torch.Tensor] | None = None
     if arm.extra:
         parts = []
         for name in arm.extra:
@@ -302,14 +256,17 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
                 targets = class_probs(teacher, xs)
             parts.append((xs, targets))
         added = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
-    n_added = 0 if added is None else int(added[0].shape[0])
-    if added is not None and n_added == 0:
-        raise ConfigError(f"arm {arm.name}: nothing left to add (is the filter threshold too high?)")
-    online = None
+        if added[0].shape[0] == 0:
+            raise ConfigError(f"arm {arm.name}: nothing left to add (is the filter threshold too high?)")
+    mixed, online = None, None
     if arm.online is not None:  # albumentations, imported only by the arm that needs it
         from srgan.augment.classical import batch_augmenter
 
         online = batch_augmenter(arm.online, flip=proto.flip)
+        if added is not None:  # synthetic images, mixed in beside the real ones drawn anew through the preset
+            mixed = (*added, arm.mixed_share or 0.0)
+        added = train_set
+    n_added = sum(int(t[0].shape[0]) for t in (added, mixed) if t is not None)
     if arm.pretrain and added is not None:
         pre, pre_run = train((added[0], added[1].argmax(1)), val_set, num_classes=n_cls, proto=proto, seed=seed,
                              device=device, progress=progress, resume=stage("pretrain"))  # fmt: skip
@@ -319,7 +276,8 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     else:
         model, run = train(train_set, val_set, num_classes=n_cls, proto=proto, seed=seed, added=added,
                            real_fraction=arm.real_fraction, epochs=proto.epochs * arm.epoch_scale,
-                           device=device, progress=progress, resume=stage("train"), transform=online)  # fmt: skip
+                           device=device, progress=progress, resume=stage("train"), transform=online,
+                           mixed=mixed)  # fmt: skip
     run.test_accuracy = accuracy(model, test.images, test.labels)
     return run, n_added, model
 

@@ -25,38 +25,56 @@ class Arm:
     epoch_scale: int = 1
     per_class: int | None = None  # only the first this many synthetic images of each class (the number's effect)
     # a classical preset drawn anew for every batch: the added images are the real ones through it, where the
-    # classical arm adds one fixed copy of each (what ``srgan augment`` writes). Trains on the real images alone
+    # classical arm adds one fixed copy of each (what ``srgan augment`` writes). Trains on the real images alone,
+    # unless ``extra`` names the synthetic set: then ``mixed_share`` of every batch is synthetic images (as they
+    # are, not through the preset), taken from the drawn-anew copies' part, so the real images per batch and the
+    # steps per epoch stay the online arm's
     online: str | None = None
+    mixed_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.epoch_scale < 1 or (self.epoch_scale > 1 and self.extra):
             raise ConfigError(f"arm {self.name}: epoch_scale is a whole number >= 1, for the real-only control only")
         if self.per_class is not None and (self.per_class < 1 or "synthetic" not in self.extra):
             raise ConfigError(f"arm {self.name}: per_class is a number >= 1 of synthetic images per class")
-        if self.online is not None and (self.extra or self.epoch_scale > 1 or self.pretrain):
-            raise ConfigError(f"arm {self.name}: an online preset augments the real images; it adds no set")
+        if self.online is not None and (
+            self.epoch_scale > 1 or self.pretrain or self.extra not in ((), ("synthetic",))
+        ):
+            raise ConfigError(f"arm {self.name}: an online preset augments the real images; it adds no set but the "
+                              "synthetic one")  # fmt: skip
+        mixing = self.online is not None and bool(self.extra)
+        if mixing != (self.mixed_share is not None) or (
+            self.mixed_share is not None and not 0 < self.mixed_share < 1 - self.real_fraction
+        ):
+            raise ConfigError(
+                f"arm {self.name}: an online preset with synthetic images needs their share of each "
+                f"batch, between 0 and {1 - self.real_fraction:g} (the part that is not real images)"
+            )
 
     @property
     def key(self) -> str:
         """Short name for choosing arms (``--arms``): real, synthetic, filtered-T, soft, pretrain, classical, combo,
-        combo-soft, online-PRESET.
+        combo-soft, online-PRESET, online-PRESET+soft@S.
 
         Variants with another share of added images per batch carry it: ``soft@0.2``; with fewer synthetic images,
         their number per class: ``soft@0.2-n250``.
         """
         if self.online is not None:
-            return f"online-{self.online}{self.tag}"
+            return f"online-{self.online}" + (f"+{self._base()}" if self.extra else "") + self._variant()
         if not self.extra:
             return "real" if self.epoch_scale == 1 else f"real-x{self.epoch_scale}"
+        return self._base() + self._variant()
+
+    def _base(self) -> str:
+        """The key's recipe name: classical, combo(-soft), pretrain, soft, synthetic or filtered-T."""
         if "classical" in self.extra:
-            base = ("combo-soft" if self.soft_labels else "combo") if "synthetic" in self.extra else "classical"
-        elif self.pretrain:
-            base = "pretrain"
-        elif self.soft_labels:
-            base = "soft"
-        else:
-            base = "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
-        return base + self.tag + (f"-n{self.per_class}" if self.per_class else "")
+            return ("combo-soft" if self.soft_labels else "combo") if "synthetic" in self.extra else "classical"
+        if self.pretrain:
+            return "pretrain"
+        return "soft" if self.soft_labels else "synthetic" if self.threshold is None else f"filtered-{self.threshold:g}"
+
+    def _variant(self) -> str:
+        return self.tag + (f"-n{self.per_class}" if self.per_class else "")
 
     @property
     def needs_teacher(self) -> bool:
@@ -76,7 +94,9 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
     every share) on only the first N synthetic images of each class (keys ``soft@0.2-n250``, ...). ``longer``:
     also real-only over K times the epochs (keys ``real-xK``), to show whether real-only has stopped gaining.
     ``online``: also real + each of these classical presets drawn anew every batch (keys ``online-medium``, ...),
-    as many added images per batch as the classical arm.
+    as many added images per batch as the classical arm; with ``shares``, also each preset drawn anew with
+    soft-labelled synthetic images at each share below ``1 - real_fraction`` in place of as many drawn-anew copies
+    (keys ``online-medium+soft@0.2``, ...).
     """
     if any(k < 2 for k in longer):
         raise ConfigError(f"a longer real-only control runs at least 2x the epochs, got {min(longer)}x")
@@ -107,7 +127,11 @@ def default_arms(has_classical: bool, thresholds: tuple[float, ...] = (0.5, 0.9)
                             threshold=max(thresholds)))  # fmt: skip
         arms.append(Arm("real + classical + synthetic, soft labels", ("classical", "synthetic"), real_fraction,
                         soft_labels=True))  # fmt: skip
-    arms += [Arm(f"real + classical ({p}) drawn anew each batch", (), real_fraction, online=p) for p in online]
+    for p in online:
+        arms.append(Arm(f"real + classical ({p}) drawn anew each batch", (), real_fraction, online=p))
+        arms += [Arm(f"real + classical ({p}) drawn anew each batch + synthetic, soft labels, {100 * s:.0f} % of each "
+                     "batch", ("synthetic",), real_fraction, soft_labels=True, tag=f"@{s:g}", online=p, mixed_share=s)
+                 for s in shares if s < 1 - real_fraction]  # fmt: skip
     if keys is not None:
         known = {a.key for a in arms}
         if unknown := sorted(set(keys) - known):

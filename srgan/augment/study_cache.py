@@ -23,8 +23,9 @@ from typing import Any
 
 import torch
 
-from srgan.augment.study import STAGES, Protocol, Resume, Run
 from srgan.augment.study_arms import Arm
+from srgan.augment.study_protocol import Protocol
+from srgan.augment.study_runs import STAGES, Resume, Run
 from srgan.data.labelled import ImageSet
 from srgan.fsutil import atomic_write_bytes
 
@@ -70,10 +71,9 @@ def _arm_spec(arm: Arm) -> dict[str, Any]:
     spec["extra"] = list(spec["extra"])
     if spec["epoch_scale"] == 1:
         del spec["epoch_scale"]  # runs cached before the control arm existed stay valid
-    if spec["per_class"] is None:
-        del spec["per_class"]  # runs cached before the option stay valid too
-    if spec["online"] is None:
-        del spec["online"]  # as per_class
+    for option in ("per_class", "online", "mixed_share"):
+        if spec[option] is None:
+            del spec[option]  # runs cached before the option stay valid too
     if "classical" in arm.extra:
         spec["classical_sources_outside_validation"] = True  # runs from before that fix are not read back
     return spec

@@ -13,8 +13,9 @@ from scipy import stats
 from srgan.augment.study_shift import shift_line
 
 if TYPE_CHECKING:
-    from srgan.augment.study import ArmResult, Protocol, Run
     from srgan.augment.study_arms import Arm
+    from srgan.augment.study_protocol import Protocol
+    from srgan.augment.study_runs import ArmResult, Run
 
 __all__ = ["compare", "study_lines", "summarize", "where_trained"]
 
@@ -80,7 +81,9 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
             "seconds": float(sum(x.seconds for x in r.runs)), "runs": test_acc.tolist(),
             "devices": sorted({where_trained(x) for x in r.runs}),
         }  # fmt: skip
-    synthetic = [n for n, r in results.items() if "synthetic" in r.arm.extra and "classical" not in r.arm.extra]
+    # synthetic recipes alone: a combination with classical augmentation is read against the classical arm instead
+    synthetic = [n for n, r in results.items()
+                 if "synthetic" in r.arm.extra and "classical" not in r.arm.extra and r.arm.online is None]  # fmt: skip
     chosen = max(synthetic, key=lambda n: table[n]["val_mean"]) if synthetic else None
     out: dict[str, Any] = {"arms": table, "seeds": seeds, "protocol": proto.__dict__, "chosen_on_validation": chosen}
     # float arithmetic differs between processors: a seed's runs on two of them share their seeds, not their sums
@@ -88,7 +91,7 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     _convergence(out, results, real_arm, proto.epochs)
     classical = next((n for n, r in results.items() if r.arm.key == "classical"), None)
     gain = table[classical]["vs_real"]["mean"] if classical is not None else math.nan
-    online = [n for n, r in results.items() if r.arm.online is not None]
+    online = [n for n, r in results.items() if r.arm.online is not None and not r.arm.extra]
     # the line looks for an underfit classifier: one that more epochs no longer improve is not, nor one that the
     # same transforms, drawn anew for every batch, improve
     state = ("not checked" if classical is None else "ok" if gain > 0 else
@@ -139,7 +142,8 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
                 f"; against real-only over more epochs, {_interval(vc)}: {beyond} beyond the longer schedule's"
             )
     if classical is not None:
-        _on_classical(out, results, classical)
+        combos = [n for n, r in results.items() if {"classical", "synthetic"} <= set(r.arm.extra)]
+        _on_top(out, results, classical, combos, "classical")
         if control is not None:  # the classical arm's batches are half added images: as many steps as the control
             out["sanity"] += f" (against real-only over more epochs, {_interval(table[classical]['vs_control'])})"
         if shift is not None:
@@ -148,6 +152,11 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
                 out["sanity"] += "; " + shift_line(shift)
         for n in online:  # the same kind of images drawn anew each batch, not one fixed copy of each
             out["sanity"] += f"; {n}: {_interval(table[n]['vs_real'])}"
+    for n in online:  # synthetic images beside the same preset drawn anew
+        key = results[n].arm.key
+        mixes = [m for m, r in results.items() if r.arm.online is not None and r.arm.extra and
+                 r.arm.key.startswith(key + "+")]  # fmt: skip
+        _on_top(out, results, n, mixes, "online")
     if chosen is not None and state in ("not checked", "flag"):
         why = "was not run" if state == "not checked" else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
@@ -196,28 +205,30 @@ def _convergence(out: dict[str, Any], results: dict[str, ArmResult], real_arm: A
                               "--epochs")  # fmt: skip
 
 
-def _on_classical(out: dict[str, Any], results: dict[str, ArmResult], classical: str) -> None:
-    """What synthetic images add to classical augmentation: each combination against the classical arm, paired.
+def _on_top(out: dict[str, Any], results: dict[str, ArmResult], base: str, combos: list[str], kind: str) -> None:
+    """What synthetic images add to classical augmentation: each combination against the arm it adds them to
+    (``base``), paired. ``kind``: ``"classical"`` (the fixed copies) or ``"online"`` (the preset drawn anew).
 
     A combination can beat real-only on the classical images' gain alone, so its difference to real-only says
     nothing about the synthetic ones; this line does. Validation chooses among the combinations, as above.
     """
-    combos = [n for n, r in results.items() if {"classical", "synthetic"} <= set(r.arm.extra)]
     if not combos:
         return
-    table, base = out["arms"], results[classical].test()
+    table, ref = out["arms"], results[base].test()
     for n in combos:
-        table[n]["vs_classical"] = compare(base, results[n].test())
+        table[n][f"vs_{kind}"] = compare(ref, results[n].test())
     top = max(table[n]["val_mean"] for n in combos)
     picks = [n for n in combos if math.isclose(table[n]["val_mean"], top, abs_tol=1e-9)]
     pick = picks[0] if len(picks) == 1 else None
-    out["combination_chosen_on_validation"] = pick
-    out["on_classical"] = (
-        f"against {classical}, paired: " + "; ".join(f"{n} {_interval(table[n]['vs_classical'])}" for n in combos)
+    prefix = "" if kind == "classical" else f"{kind}_"
+    what = "classical augmentation" + ("" if kind == "classical" else " drawn anew each batch")
+    out[f"{prefix}combination_chosen_on_validation"] = pick
+    out[f"on_{kind}"] = (
+        f"against {base}, paired: " + "; ".join(f"{n} {_interval(table[n][f'vs_{kind}'])}" for n in combos)
         + ("" if len(combos) == 1 else f"; validation chooses {pick}" if pick else
            f"; validation ties {len(picks)} of them, so none is chosen")
-        + (": synthetic images add to classical augmentation" if pick and _helped(table[pick]["vs_classical"]) else
-           ": no gain shown from synthetic images on top of classical augmentation")
+        + (f": synthetic images add to {what}" if pick and _helped(table[pick][f"vs_{kind}"]) else
+           f": no gain shown from synthetic images on top of {what}")
     )  # fmt: skip
 
 
@@ -261,6 +272,8 @@ def study_lines(result: dict[str, Any]) -> list[str]:
         lines += ["", f"Convergence: {st['convergence']}."]
     if "on_classical" in st:
         lines += ["", f"On top of classical augmentation: {st['on_classical']}."]
+    if "on_online" in st:
+        lines += ["", f"On top of classical augmentation drawn anew each batch: {st['on_online']}."]
     if "steps_control" in st:
         lines += ["", f"Steps: {st['steps_control']}."]
     lines += ["", f"Verdict: {st.get('verdict', 'no synthetic recipe was run')}."]

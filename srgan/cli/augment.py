@@ -211,7 +211,8 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
                      help="study: run only these arms besides real: real-x2 (real only, twice the epochs: as many "
                      "steps as half-synthetic batches), synthetic, filtered-T (one per --thresholds value), soft, "
                      "pretrain, classical, combo (classical + filtered synthetic), combo-soft (classical + "
-                     "soft-labelled synthetic), online-PRESET (one per --online-classical) (default: all)")  # fmt: skip
+                     "soft-labelled synthetic), online-PRESET (one per --online-classical), online-PRESET+soft@S "
+                     "(each with --shares S below 0.5) (default: all)")  # fmt: skip
     rep.add_argument("--shares", type=float, nargs="+", metavar="S",
                      help="study: also run the plain, filtered and soft-label recipes with synthetic share S of each "
                      "batch (arm keys synthetic@S, ...)")  # fmt: skip
@@ -224,7 +225,9 @@ def add_augment(sub: argparse._SubParsersAction) -> None:
                      "arm), to show whether real-only has stopped gaining")  # fmt: skip
     rep.add_argument("--online-classical", nargs="+", metavar="PRESET", choices=PRESETS,
                      help="study: also real + PRESET drawn anew for every batch (arm keys online-PRESET), against "
-                     "the classical arm's one fixed copy of each image")  # fmt: skip
+                     "the classical arm's one fixed copy of each image; with --shares S (below 0.5), also that arm "
+                     "with S of each batch soft-labelled synthetic images in place of drawn-anew copies "
+                     "(online-PRESET+soft@S, read against online-PRESET)")  # fmt: skip
     rep.add_argument("--device", default="auto", help="study: where the classifiers train: auto, cpu, cuda, cuda:N")
     rep.add_argument("--channels-last", action="store_true",
                      help="study: train in channels-last memory layout (1.22x faster on a 2-core x86 CPU, "
