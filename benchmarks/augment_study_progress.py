@@ -104,15 +104,19 @@ def copied(cache: StudyCache, seed: int, arm: Arm) -> str:
 
 
 def unfinished(cache: StudyCache, seed: int, arm: Arm) -> str:
-    """A run not cached yet: "-", or how far its saved state (``...-train.partial.pt``) has come."""
+    """A run not cached yet: "-", or how far its saved state (``...-train.partial.pt``, or the pre-training stage's
+    ``...-pretrain.partial.pt`` before it) has come."""
     path = cache.resume(seed, arm, "train").path
+    stage = ""
     if not path.is_file():
-        return "-"
+        path, stage = cache.resume(seed, arm, "pretrain").path, "pre-training "
+        if not path.is_file():
+            return "-"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a truncated pickle fails in many ways; the study itself starts such a run over
         return "- (saved state unreadable)"
-    return f"- (saved at epoch {state['epoch']} of {state['meta']['epochs']}, {state['seconds'] / 60:.0f} min)"
+    return f"- ({stage}saved at epoch {state['epoch']} of {state['meta']['epochs']}, {state['seconds'] / 60:.0f} min)"
 
 
 def convergence(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) -> str | None:
@@ -133,7 +137,7 @@ def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[st
     for a in arms:
         vs = "" if a.key == "real" else difference(runs[a.key], runs["real"])
         if control:
-            vs += " | " + (difference(runs[a.key], runs[control]) if a.extra or a.epoch_scale > 2 else "")
+            vs += " | " + (difference(runs[a.key], runs[control]) if a.extra or a.online or a.epoch_scale > 2 else "")
         cells = [cell(r) + copied(cache, s, a) if r is not None else unfinished(cache, s, a)
                  for s, r in enumerate(runs[a.key])]  # fmt: skip
         lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cells) + f" | {vs} |")
