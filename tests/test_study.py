@@ -904,3 +904,26 @@ def test_soft_synthetic_images_on_an_online_arm_are_read_against_that_arm():
     res["mix"] = result(arms["online-medium+soft@0.2"], 0.76, [0.72, 0.73, 0.74])  # no better than the online arm
     assert out["on_online"] != (flat := summarize(res, arms["real"], Protocol(), 3)["on_online"])
     assert flat.endswith(": no gain shown from synthetic images on top of classical augmentation drawn anew each batch")
+
+
+def test_a_study_caches_the_mixed_online_arm_under_its_own_data(sets, tmp_path, trained_arms):
+    """The online arm uses the real images alone and is keyed on them; with synthetic images mixed in, the arm is
+    keyed on the study's data, and both read back."""
+    from srgan.augment.study import run_study
+    from srgan.augment.study_cache import REAL_ONLY, StudyCache
+
+    test, data = sets["test"], {"real": sets["real"], "synthetic": sets["synth"]}
+    arms = study.default_arms(False, thresholds=(), online=("medium",), shares=(0.2,),
+                              keys=("online-medium", "online-medium+soft@0.2"))  # fmt: skip
+    cache = StudyCache.of(tmp_path, data, test, FAST)
+    first = run_study(data, test, proto=FAST, seeds=[0], arms=arms, cache=cache)
+    real_key = cache.narrow[REAL_ONLY][:10]
+    assert {f"{real_key}-seed0-online-medium.json", f"{cache.digest[:10]}-seed0-online-medium+soft@0.2.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert trained_arms == ["real", "online-medium", "online-medium+soft@0.2"]
+    trained_arms.clear()
+    again = run_study(data, test, proto=FAST, seeds=[0], arms=arms, cache=cache)
+    assert trained_arms == []
+    assert {k: a["runs"] for k, a in again["arms"].items()} == {k: a["runs"] for k, a in first["arms"].items()}
+    assert "on_online" in first and "online-medium+soft@0.2" not in first["sanity"]
