@@ -894,7 +894,7 @@ def test_soft_synthetic_images_on_an_online_arm_are_read_against_that_arm():
     assert out["sanity_state"] == "ok, drawn anew" and "; online: +2.00 points" in out["sanity"]
     assert "mix" not in out["sanity"] and "vs_online" not in out["arms"]["online"]
     assert out["arms"]["mix"]["vs_online"]["mean"] == pytest.approx(0.012)
-    assert out["online_combination_chosen_on_validation"] == "mix"
+    assert out["online_combination_chosen_on_validation"] == {"online": "mix"}
     assert out["on_online"].startswith("against online, paired: mix +1.20 points (95 % CI +0.70 to +1.70)")
     assert out["on_online"].endswith("synthetic images add to classical augmentation drawn anew each batch")
     lines = study_lines({"study": out, "n_test": 30})
@@ -904,6 +904,17 @@ def test_soft_synthetic_images_on_an_online_arm_are_read_against_that_arm():
     res["mix"] = result(arms["online-medium+soft@0.2"], 0.76, [0.72, 0.73, 0.74])  # no better than the online arm
     assert out["on_online"] != (flat := summarize(res, arms["real"], Protocol(), 3)["on_online"])
     assert flat.endswith(": no gain shown from synthetic images on top of classical augmentation drawn anew each batch")
+    # two presets, each with its mix: each mix is read against its own preset, one line each
+    two = {a.key: a for a in study.default_arms(True, thresholds=(), online=("light", "medium"), shares=(0.2,))}
+    res |= {"light": result(two["online-light"], 0.73, [0.71, 0.72, 0.73]),
+            "light mix": result(two["online-light+soft@0.2"], 0.75, [0.70, 0.71, 0.72])}  # fmt: skip
+    both = summarize(res, arms["real"], Protocol(), 3)
+    assert both["online_combination_chosen_on_validation"] == {"online": "mix", "light": "light mix"}
+    assert both["arms"]["light mix"]["vs_online"]["mean"] == pytest.approx(-0.01)
+    assert (
+        both["on_online"] == f"{flat}. against light, paired: light mix -1.00 points (95 % CI -1.00 to -1.00): "
+        "no gain shown from synthetic images on top of classical augmentation drawn anew each batch"
+    )
 
 
 def test_a_study_caches_the_mixed_online_arm_under_its_own_data(sets, tmp_path, trained_arms):

@@ -142,8 +142,9 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
                 f"; against real-only over more epochs, {_interval(vc)}: {beyond} beyond the longer schedule's"
             )
     if classical is not None:
-        combos = [n for n, r in results.items() if {"classical", "synthetic"} <= set(r.arm.extra)]
-        _on_top(out, results, classical, combos, "classical")
+        if combos := [n for n, r in results.items() if {"classical", "synthetic"} <= set(r.arm.extra)]:
+            out["combination_chosen_on_validation"], out["on_classical"] = _on_top(table, results, classical, combos,
+                                                                                   "classical")  # fmt: skip
         if control is not None:  # the classical arm's batches are half added images: as many steps as the control
             out["sanity"] += f" (against real-only over more epochs, {_interval(table[classical]['vs_control'])})"
         if shift is not None:
@@ -152,11 +153,13 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
                 out["sanity"] += "; " + shift_line(shift)
         for n in online:  # the same kind of images drawn anew each batch, not one fixed copy of each
             out["sanity"] += f"; {n}: {_interval(table[n]['vs_real'])}"
-    for n in online:  # synthetic images beside the same preset drawn anew
-        key = results[n].arm.key
-        mixes = [m for m, r in results.items() if r.arm.online is not None and r.arm.extra and
-                 r.arm.key.startswith(key + "+")]  # fmt: skip
-        _on_top(out, results, n, mixes, "online")
+    tops: dict[str, tuple[str | None, str]] = {}
+    for n in online:  # synthetic images beside a preset drawn anew, read against that preset alone (a line each)
+        if mixes := [m for m, r in results.items() if r.arm.extra and r.arm.online == results[n].arm.online]:
+            tops[n] = _on_top(table, results, n, mixes, "online")
+    if tops:
+        out["online_combination_chosen_on_validation"] = {n: pick for n, (pick, _) in tops.items()}
+        out["on_online"] = ". ".join(line for _, line in tops.values())
     if chosen is not None and state in ("not checked", "flag"):
         why = "was not run" if state == "not checked" else "failed"
         out["verdict"] += f" (provisional: the sanity check {why})"
@@ -205,25 +208,23 @@ def _convergence(out: dict[str, Any], results: dict[str, ArmResult], real_arm: A
                               "--epochs")  # fmt: skip
 
 
-def _on_top(out: dict[str, Any], results: dict[str, ArmResult], base: str, combos: list[str], kind: str) -> None:
+def _on_top(table: dict[str, Any], results: dict[str, ArmResult], base: str, combos: list[str],
+            kind: str) -> tuple[str | None, str]:  # fmt: skip
     """What synthetic images add to classical augmentation: each combination against the arm it adds them to
-    (``base``), paired. ``kind``: ``"classical"`` (the fixed copies) or ``"online"`` (the preset drawn anew).
+    (``base``), paired (stored as ``vs_KIND`` in its row); the combination validation chooses (None on a tie) and
+    the line. ``kind``: ``"classical"`` (the fixed copies) or ``"online"`` (the preset drawn anew).
 
     A combination can beat real-only on the classical images' gain alone, so its difference to real-only says
     nothing about the synthetic ones; this line does. Validation chooses among the combinations, as above.
     """
-    if not combos:
-        return
-    table, ref = out["arms"], results[base].test()
+    ref = results[base].test()
     for n in combos:
         table[n][f"vs_{kind}"] = compare(ref, results[n].test())
     top = max(table[n]["val_mean"] for n in combos)
     picks = [n for n in combos if math.isclose(table[n]["val_mean"], top, abs_tol=1e-9)]
     pick = picks[0] if len(picks) == 1 else None
-    prefix = "" if kind == "classical" else f"{kind}_"
     what = "classical augmentation" + ("" if kind == "classical" else " drawn anew each batch")
-    out[f"{prefix}combination_chosen_on_validation"] = pick
-    out[f"on_{kind}"] = (
+    return pick, (
         f"against {base}, paired: " + "; ".join(f"{n} {_interval(table[n][f'vs_{kind}'])}" for n in combos)
         + ("" if len(combos) == 1 else f"; validation chooses {pick}" if pick else
            f"; validation ties {len(picks)} of them, so none is chosen")
