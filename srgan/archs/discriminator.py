@@ -25,6 +25,7 @@ class BlurPool(nn.Module):
         super().__init__()
         k = torch.tensor([1.0, 3.0, 3.0, 1.0])
         k = torch.outer(k, k) / 64.0
+        self.kernel: torch.Tensor
         self.register_buffer("kernel", k.expand(channels, 1, 4, 4).clone(), persistent=False)
         self.channels = channels
 

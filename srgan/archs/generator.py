@@ -144,7 +144,7 @@ class SRResNet(nn.Module):
         if upsampler == "light":
             conv = nn.Conv2d(num_feat, out_ch * scale * scale, 3, padding=1)
             icnr_(conv.weight, scale)
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True
             self.upsample = nn.Sequential(conv, nn.PixelShuffle(scale))
             self.tail: nn.Module = nn.Identity()
         elif upsampler in ("nearest", "bilinear", "slim"):
@@ -161,7 +161,7 @@ class SRResNet(nn.Module):
             for s in steps:
                 conv = nn.Conv2d(num_feat, num_feat * s * s, 3, padding=1)
                 icnr_(conv.weight, s)
-                nn.init.zeros_(conv.bias)
+                nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True
                 layers += [conv, nn.PixelShuffle(s), nn.LeakyReLU(0.1, inplace=True)]
             self.upsample = nn.Sequential(*layers)
             self.tail = nn.Sequential(

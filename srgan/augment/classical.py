@@ -229,7 +229,8 @@ def run_classical(
     out_root = Path(out)
     check_disjoint(out_root, folders=[("source folder", ds.root)], files=[("pipeline file", pipeline_file)])
     owned = prepare_output(out_root, overwrite=overwrite)
-    result = ClassicalReport(manifest=owned.claim(out_root / "manifest.jsonl"))
+    manifest = owned.claim(out_root / "manifest.jsonl")
+    result = ClassicalReport(manifest=manifest)
     # the exact recipe, reloadable
     A.save(pipeline, str(owned.claim(out_root / "pipeline.yaml")), data_format="yaml")
     lines: list[str] = []
@@ -270,7 +271,7 @@ def run_classical(
                                      "class": label, "status": "augmented", "seed": s, "seeding": seeding, "copy": k,
                                      "transforms": applied}))  # fmt: skip
     tick(len(ds.files), len(ds.files))
-    atomic_write_bytes(result.manifest, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(manifest, ("\n".join(lines) + "\n").encode())
     return result
 
 

@@ -309,7 +309,7 @@ def make_report(inputs: ReportInputs, out: str | Path, *, size: int = 32, seeds:
             classical = _align(load_images(inputs.classical, size), real)
             sets["real + classical"] = [real, classical]
             sets["real + classical + GAN"] = [real, classical, synth]
-        table = {}
+        table: dict[str, dict[str, Any]] = {}
         for name, parts in sets.items():
             extra = None
             if len(parts) > 1:

@@ -128,7 +128,7 @@ def train(real: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     if mixed is not None:
         mixed = (mixed[0].to(dev), mixed[1].to(dev), mixed[2])
     layout = torch.channels_last if proto.channels_last else torch.contiguous_format
-    model = ResNet20(channels=x.shape[1], num_classes=num_classes).to(dev, memory_format=layout)
+    model = ResNet20(channels=x.shape[1], num_classes=num_classes).to(dev, memory_format=layout)  # type: ignore[call-overload]
     if init is not None:
         model.load_state_dict(init)
     n_epochs = epochs or proto.epochs
@@ -282,11 +282,11 @@ def run_arm(arm: Arm, data: dict[str, ImageSet], test: ImageSet, *, proto: Proto
     return run, n_added, model
 
 
-def _epochs_of(tick: Progress, done: int, total: int, arm: Arm, seed: int) -> Progress:
+def _epochs_of(tick: Progress, runs_done: int, runs: int, arm: Arm, seed: int) -> Progress:
     """A run's per-epoch progress, heard by the study's as (runs done, runs in all, which run, its epoch)."""
 
-    def epochs(epoch: int, n_epochs: int, **info: object) -> None:
-        tick(done, total, arm=arm.name, seed=seed, epoch=f"{epoch}/{n_epochs}", **info)
+    def epochs(done: int, total: int, **info: object) -> None:
+        tick(runs_done, runs, arm=arm.name, seed=seed, epoch=f"{done}/{total}", **info)
 
     return epochs
 

@@ -33,7 +33,7 @@ def copy_shift(model: torch.nn.Module, real: ImageSet, copies: ImageSet, val: to
     a validation image counts. None when no copy has its source among them (or the sets carry no names).
     """
     index = {real.names[i]: i for i in val.tolist()} if len(real.names) == len(real.labels) else {}
-    pairs = [(index[src], j) for j, n in enumerate(copies.names) if (src := source_of(n)) in index]
+    pairs = [(index[name], j) for j, n in enumerate(copies.names) if (name := source_of(n)) in index]
     if not pairs:
         return None
     sources = sorted({i for i, _ in pairs})

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srgan.cli.common import Bar, add_command, backbone_options, backbone_weights, existing_file, hide_command
 from srgan.errors import ConfigError, PartialFailure
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from srgan.augment.novelty import NearCopyFilter
 
 #: srgan.augment.classical.PRESETS, without importing albumentations to parse a command line (a test keeps them equal)
 PRESETS = ("light", "medium", "heavy", "sr-degrade")
@@ -57,7 +63,7 @@ def _check_filters(args: argparse.Namespace, real_dir: str | None) -> None:
 
 
 def _teacher(args: argparse.Namespace, real_dir: str | None, size: int, device: str = "cpu",
-             keep: Path | None = None) -> object:  # fmt: skip
+             keep: Path | None = None) -> nn.Module | None:  # fmt: skip
     """The --keep-confident classifier, trained before any sample is written; None without the option.
 
     ``keep``: a folder to save it in, and to load it from when it was trained there on the same images with
@@ -87,7 +93,7 @@ def _teacher(args: argparse.Namespace, real_dir: str | None, size: int, device: 
     return model
 
 
-def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int, *, mirror: bool) -> object:
+def _near_filter(args: argparse.Namespace, real_dir: str | None, size: int, *, mirror: bool) -> NearCopyFilter | None:
     """The --drop-near-copies filter over the real images; None without the option.
 
     ``mirror``: the GAN saw mirrored images, so a mirror image of a real one is a copy too.

@@ -96,7 +96,7 @@ def write_text(text: str, output: str | None) -> None:
             sys.stdout.write("\n")
 
 
-def backbone_options(p: argparse.ArgumentParser, what: str = "the report's features") -> None:
+def backbone_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "the report's features") -> None:
     """--backbone-weights and --allow-download, for commands that need SqueezeNet 1.1 ImageNet weights."""
     p.add_argument("--backbone-weights", metavar="PATH",
                    help=f"SqueezeNet 1.1 ImageNet weights for {what} "

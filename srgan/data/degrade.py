@@ -201,9 +201,10 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """Encode and decode as JPEG at ``quality`` (OpenCV's libjpeg, 4:2:0)."""
     u8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
     ok, enc = cv2.imencode(".jpg", np.ascontiguousarray(u8[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover - OpenCV encodes any 8-bit BGR image
+    dec = cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else None
+    if dec is None:  # pragma: no cover - OpenCV encodes and decodes any 8-bit BGR image
         return img
-    return cv2.imdecode(enc, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255.0
+    return dec[:, :, ::-1].astype(np.float32) / 255.0
 
 
 def _pass(img: np.ndarray, stage: Stage, cfg: DegradationConfig, rng: np.random.Generator) -> np.ndarray:

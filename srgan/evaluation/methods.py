@@ -44,14 +44,6 @@ def _bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     return imresize(t, float(scale)).numpy().transpose(1, 2, 0)
 
 
-def _bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB ``imresize``: class-preserving for uint8, double precision otherwise."""
-    if lr.dtype == np.uint8:
-        return imresize_uint8(lr, float(scale))
-    t = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1), dtype=np.float64))
-    return imresize(t, float(scale)).numpy().transpose(1, 2, 0)
-
-
 def _classical(name: str, scale: int) -> Method:
     if name == "bicubic":
         return Method("bicubic", scale, lambda lr: _bicubic(lr, scale))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def evaluate(
     lr_dir: str | Path | None = None,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
-    extra: dict[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
+    extra: Mapping[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> tuple[list[DatasetResult], list[FileFailure]]:
     """Score every method on one HR folder. Unreadable images are returned as failures.
 

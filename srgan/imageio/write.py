@@ -50,13 +50,17 @@ def _normalise_for_write(array: np.ndarray, fmt: str, path: Path) -> np.ndarray:
 
 
 def _tiff_write(target: io.BytesIO | io.BufferedWriter, a: np.ndarray, icc: bytes | None) -> None:
-    kwargs: dict[str, object] = {"compression": "zlib"}
     photometric = "minisblack" if a.shape[2] in (1, 2) else "rgb"
-    if a.shape[2] in (2, 4):
-        kwargs["extrasamples"] = ["unassalpha"]
-    if icc:
-        kwargs["extratags"] = [(ICC_TIFF_TAG, "B", len(icc), icc, True)]
-    tifffile.imwrite(target, a[:, :, 0] if a.shape[2] == 1 else a, photometric=photometric, **kwargs)
+    extrasamples = ["unassalpha"] if a.shape[2] in (2, 4) else None
+    extratags = [(ICC_TIFF_TAG, "B", len(icc), icc, True)] if icc else None
+    tifffile.imwrite(
+        target,
+        a[:, :, 0] if a.shape[2] == 1 else a,
+        photometric=photometric,
+        compression="zlib",
+        extrasamples=extrasamples,
+        extratags=extratags,
+    )
 
 
 def encode_image(

@@ -67,10 +67,8 @@ def apply(x: Any, core: Core) -> Any:
         return _numpy(x, core)
     if isinstance(x, torch.Tensor):
         return _tensor(x, core)
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow is a dependency
-        Image = None
-    if Image is not None and isinstance(x, Image.Image):
+    from PIL import Image  # a dependency; imported here so that numpy and torch callers never load it
+
+    if isinstance(x, Image.Image):
         return _pil(x, core)
     raise ConfigError(f"cannot upscale a {type(x).__name__}: give a numpy array, a PIL image or a torch tensor")

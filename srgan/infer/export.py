@@ -44,6 +44,8 @@ def export_onnx(model_name: str | Path, output: str | Path, *, opset: int = 18) 
             )  # fmt: skip
     except Exception as exc:
         raise ModelError(f"cannot export {loaded.name} to ONNX ({type(exc).__name__}: {exc})") from exc
+    if program is None:  # pragma: no cover - the dynamo exporter always returns its program
+        raise ModelError(f"cannot export {loaded.name} to ONNX: the exporter returned no program")
     out = Path(output)
     tmp = out.with_name(f".{out.name}.export")
     try:

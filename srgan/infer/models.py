@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -91,7 +92,7 @@ def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu", 
         if "srgan_arch" in meta:
             module, meta = load_generator(path, device=device)
             module = module.to(memory_format=torch.channels_last)
-            hp = module.hparams  # type: ignore[attr-defined]
+            hp: dict[str, Any] = getattr(module, "hparams")  # noqa: B009  # set by load_generator
             return LoadedModel(name, module, int(hp["scale"]), int(hp["in_ch"]), True, True,
                                _srgan_context(module), 1, meta, channels_last=True)  # fmt: skip
     return _load_spandrel(name, path, device)

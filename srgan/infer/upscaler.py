@@ -248,8 +248,7 @@ class Upscaler:
         p, s = self.pre_pad, self.scale
         if p:
             h, w = image.shape[:2]
-            mode = "reflect" if min(h, w) > p else "edge"
-            padded = np.pad(image, ((0, p), (0, p), (0, 0)), mode=mode)
+            padded = np.pad(image, ((0, p), (0, p), (0, 0)), mode="reflect" if min(h, w) > p else "edge")
             return self._upscale_array_tta(padded, progress)[: h * s, : w * s]
         return self._upscale_array_tta(image, progress)
 

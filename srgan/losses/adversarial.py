@@ -84,6 +84,9 @@ class LeCamRegularizer(nn.Module):
     call sets them to that batch's means.
     """
 
+    anchors: torch.Tensor
+    started: torch.Tensor
+
     def __init__(self, decay: float = 0.99) -> None:
         super().__init__()
         if not 0 <= decay < 1:

@@ -60,7 +60,9 @@ def _enum(backbone: str) -> Any:
     return getattr(torchvision.models, BACKBONES[backbone][1]).IMAGENET1K_V1
 
 
-def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allow_download: bool = False) -> nn.Module:
+def load_backbone(
+    backbone: str, weights_path: str | Path | None = None, *, allow_download: bool = False
+) -> nn.Sequential:
     """The ImageNet ``features`` module of a torchvision backbone, with real weights or an error."""
     enum = _enum(backbone)
     model = getattr(torchvision.models, BACKBONES[backbone][0])(weights=None)
@@ -86,7 +88,7 @@ def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allo
             f"no {backbone} ImageNet weights: give their path (or SRGAN_{backbone.upper()}_WEIGHTS), put "
             f"{cached.name} in {cached.parent}, or allow the download on an online machine"
         )
-    features = model.features.eval()
+    features: nn.Sequential = model.features.eval()
     for p in features.parameters():
         p.requires_grad_(False)
     return features
@@ -94,6 +96,9 @@ def load_backbone(backbone: str, weights_path: str | Path | None = None, *, allo
 
 class PerceptualLoss(nn.Module):
     """Weighted L1 between backbone features of prediction and target (inputs RGB in [0, 1])."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,

@@ -249,7 +249,7 @@ def _stage(base: Stage, values: dict[str, Any], key: str) -> Stage:
             raise ConfigError(f"unknown config key {key}.{name} (known: {', '.join(known)})")
         default = getattr(base, name)
         if isinstance(default, tuple):  # a TOML array of the field's element type (ints widen to floats)
-            changes[name] = tuple(_check_type(value, list[type(default[0])], f"{key}.{name}"))
+            changes[name] = tuple(_check_type(value, types.GenericAlias(list, (type(default[0]),)), f"{key}.{name}"))
         else:
             changes[name] = _check_type(value, float, f"{key}.{name}")
     try:
