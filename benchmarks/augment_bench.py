@@ -38,7 +38,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
@@ -50,7 +50,22 @@ from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images
 from srgan.train.loop import read_checkpoint
 
-SETS = {
+
+class DatasetSpec(TypedDict):
+    """One benchmark dataset: where it lives, how much of it is real, and how the study treats it."""
+
+    folder: str
+    per_class: int
+    size: int
+    synth_per_class: int
+    classical: int
+    width: int
+    flip: bool
+    epoch_factor: int
+    selection: str
+
+
+SETS: dict[str, DatasetSpec] = {
     "mnist": {
         "folder": "MNIST-small",
         "per_class": 50,
