@@ -215,6 +215,34 @@ def test_a_validation_tie_chooses_no_recipe_and_the_verdict_names_every_tied_one
     assert untied["verdict"].startswith("plain (chosen on validation)") and "synthetic data helps" in untied["verdict"]
 
 
+def test_resolution_line_says_how_many_seeds_would_show_a_point():
+    from srgan.augment.study import ArmResult, Run, default_arms
+    from srgan.augment.study_summary import study_lines, summarize
+
+    def result(arm: Arm, test: list[float]) -> ArmResult:
+        return ArmResult(arm, [Run(0.7, t, 10, 10, 1.0) for t in test])
+
+    arms = {a.key: a for a in default_arms(has_classical=True)}
+    real = [0.70, 0.72, 0.74]
+    res = {
+        "real": result(arms["real"], real),
+        # paired differences to real-only with standard deviations of 1, 2 and 3 points: the median is 2
+        "soft": result(arms["soft"], [r + d for r, d in zip(real, [0.01, 0.00, 0.02], strict=True)]),
+        "classical": result(arms["classical"], [r + d for r, d in zip(real, [0.02, 0.00, 0.04], strict=True)]),
+        "pretrain": result(arms["pretrain"], [r + d for r, d in zip(real, [0.03, 0.00, 0.06], strict=True)]),
+    }
+    out = summarize(res, arms["real"], Protocol(), 3)
+    # t(0.975, 2) * 2 / sqrt(3) = 4.97 points; t(0.975, k - 1) * 2 / sqrt(k) first falls under 1 point at k = 18
+    assert out["resolution"] == (
+        "the paired differences to real-only vary by 2.00 points from seed to seed (the median standard deviation "
+        "of 3 arms, 1.00 to 3.00); at that spread a 95 % interval over 3 seeds reaches 4.97 points either side of "
+        "its mean, and a mean gain of 1 point has its interval above zero from 18 seeds"
+    )
+    assert f"Resolution: {out['resolution']}." in study_lines({"study": out, "n_test": 30})
+    one_seed = {k: ArmResult(v.arm, v.runs[:1]) for k, v in res.items()}
+    assert "resolution" not in summarize(one_seed, arms["real"], Protocol(), 1)
+
+
 def test_combinations_are_compared_with_classical_and_chosen_on_validation():
     from srgan.augment.study import ArmResult, Run, default_arms
     from srgan.augment.study_summary import study_lines, summarize

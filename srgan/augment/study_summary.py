@@ -89,6 +89,8 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     # float arithmetic differs between processors: a seed's runs on two of them share their seeds, not their sums
     out["hardware"] = dict(Counter(x.hardware or "not recorded" for r in results.values() for x in r.runs))
     _convergence(out, results, real_arm, proto.epochs)
+    if (resolution := _resolution({n: a for n, a in table.items() if n != real_arm.name})) is not None:
+        out["resolution"] = resolution
     classical = next((n for n, r in results.items() if r.arm.key == "classical"), None)
     gain = table[classical]["vs_real"]["mean"] if classical is not None else math.nan
     online = [n for n, r in results.items() if r.arm.online is not None and not r.arm.extra]
@@ -166,6 +168,29 @@ def summarize(results: dict[str, ArmResult], real_arm: Arm, proto: Protocol, see
     if "verdict" in out and out["convergence"].startswith("flag"):
         out["verdict"] += " (against a real-only baseline that is not converged: see the convergence line)"
     return out
+
+
+#: the gain the resolution line asks about: a point of test accuracy (issue 20's goal for synthetic data)
+RESOLVE = 0.01
+
+
+def _resolution(arms: dict[str, Any]) -> str | None:
+    """How large a gain the study's seeds can show: the typical spread of the paired differences to real-only
+    (the median over the arms of their standard deviations), the half-width of a 95 % interval at that spread,
+    and how many seeds would put an interval around a mean gain of :data:`RESOLVE` above zero. None with
+    fewer than two seeds of any arm."""
+    diffs = [a["vs_real"] for a in arms.values() if a["vs_real"]["n"] >= 2]
+    if not diffs:
+        return None
+    sds = [d["std"] for d in diffs]
+    sd, n = float(np.median(sds)), max(d["n"] for d in diffs)
+    need = next(k for k in itertools.count(2) if stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k) < RESOLVE)
+    return (
+        f"the paired differences to real-only vary by {100 * sd:.2f} points from seed to seed (the median standard "
+        f"deviation of {len(sds)} arms, {100 * min(sds):.2f} to {100 * max(sds):.2f}); at that spread a 95 % interval "
+        f"over {n} seeds reaches {100 * stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n):.2f} points either side of "
+        f"its mean, and a mean gain of {100 * RESOLVE:.0f} point has its interval above zero from {need} seeds"
+    )
 
 
 #: a longer real-only schedule that still gains this much validation accuracy (mean over seeds) leaves the
@@ -271,6 +296,8 @@ def study_lines(result: dict[str, Any]) -> list[str]:
         lines += ["", f"Sanity: {st['sanity']}."]
     if "convergence" in st:
         lines += ["", f"Convergence: {st['convergence']}."]
+    if "resolution" in st:
+        lines += ["", f"Resolution: {st['resolution']}."]
     if "on_classical" in st:
         lines += ["", f"On top of classical augmentation: {st['on_classical']}."]
     if "on_online" in st:
