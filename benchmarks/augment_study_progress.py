@@ -129,6 +129,16 @@ def convergence(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) 
     return summarize(results, chain[0], Protocol(epochs=epochs), seeds)["convergence"]
 
 
+def resolution(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) -> str | None:
+    """The report's resolution line (:func:`summarize`'s) over the arms that have every seed."""
+    done = {a.name: ArmResult(a, [r for r in runs[a.key] if r is not None]) for a in arms if all(runs[a.key])}
+    real = next((a for a in arms if a.key == "real"), None)
+    if real is None or real.name not in done or len(done) < 2:
+        return None
+    epochs = next(r.epochs_run for r in runs["real"] if r is not None)
+    return summarize(done, real, Protocol(epochs=epochs), seeds).get("resolution")
+
+
 def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[str], int]:
     runs = {a.key: [(cache.load(s, a) or (None, 0))[0] for s in range(seeds)] for a in arms}
     control = "real-x2" if any(runs.get("real-x2", [])) else None  # the steps control, where it has a run
@@ -143,6 +153,8 @@ def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[st
         lines.append(f"| {a.name} | `{a.key}` | " + " | ".join(cells) + f" | {vs} |")
     if line := convergence(runs, arms, seeds):
         lines += ["", f"Convergence (the report's line, from the real-only arms with all {seeds} seeds): {line}."]
+    if line := resolution(runs, arms, seeds):
+        lines += ["", f"Resolution (the report's line, from the arms with all {seeds} seeds): {line}."]
     return lines, sum(r is not None for rs in runs.values() for r in rs)
 
 

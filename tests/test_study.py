@@ -236,7 +236,7 @@ def test_resolution_line_says_how_many_seeds_would_show_a_point():
     assert out["resolution"] == (
         "the paired differences to real-only vary by 2.00 points from seed to seed (the median standard deviation "
         "of 3 arms, 1.00 to 3.00); at that spread a 95 % interval over 3 seeds reaches 4.97 points either side of "
-        "its mean, and a mean gain of 1 point has its interval above zero from 18 seeds"
+        "its mean; a mean gain of 1 point would have its interval above zero with 18 seeds or more"
     )
     assert f"Resolution: {out['resolution']}." in study_lines({"study": out, "n_test": 30})
     one_seed = {k: ArmResult(v.arm, v.runs[:1]) for k, v in res.items()}

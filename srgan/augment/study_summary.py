@@ -189,7 +189,8 @@ def _resolution(arms: dict[str, Any]) -> str | None:
         f"the paired differences to real-only vary by {100 * sd:.2f} points from seed to seed (the median standard "
         f"deviation of {len(sds)} arms, {100 * min(sds):.2f} to {100 * max(sds):.2f}); at that spread a 95 % interval "
         f"over {n} seeds reaches {100 * stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n):.2f} points either side of "
-        f"its mean, and a mean gain of {100 * RESOLVE:.0f} point has its interval above zero from {need} seeds"
+        f"its mean; a mean gain of {100 * RESOLVE:.0f} point would have its interval above zero with {need} seeds or "
+        "more"
     )
 
 
