@@ -319,6 +319,8 @@ def main() -> None:
         action="store_true",
         help="report on what --prepare left, without touching the GAN, its samples or the classical images",
     )
+    ap.add_argument("--seeds", type=int, default=3, metavar="N",
+                    help="seeds the report reads (0 to N-1); --study-seeds may run any of them first")  # fmt: skip
     ap.add_argument(
         "--study-seeds",
         type=int,
@@ -355,7 +357,7 @@ def main() -> None:
                          split_seed=None if args.per_seed_split else 0, channels_last=args.channels_last)  # fmt: skip
     opts = {"arms": tuple(args.arms) if args.arms else None, "shares": tuple(args.shares), "device": args.device,
             "counts": tuple(args.synthetic_counts), "longer": tuple(args.longer_controls),
-            "online": tuple(args.online_classical)}  # fmt: skip
+            "online": tuple(args.online_classical), "seeds": args.seeds}  # fmt: skip
     if args.study_seeds:
         if study is None:
             sys.exit("--study-seeds needs --protocol study")
