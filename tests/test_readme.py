@@ -1,4 +1,4 @@
-"""README's set-up commands are exactly what CI runs."""
+"""README's set-up commands are exactly what CI runs, and every Markdown table is well formed."""
 
 from __future__ import annotations
 
@@ -20,3 +20,26 @@ def test_readme_has_two_setup_commands_that_ci_runs_verbatim():
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     for cmd in commands:
         assert cmd in ci, f"{cmd!r} from README is not run verbatim by .ci/run"
+
+
+def _cells(row: str) -> int:
+    """How many cells a Markdown table row has (``|`` inside code spans or escaped does not split)."""
+    row = re.sub(r"`[^`]*`", "x", row.strip()).replace("\\|", "x")
+    return row.strip("|").count("|") + 1
+
+
+def test_every_markdown_table_row_has_its_header_s_cells():
+    docs = [REPO / "README.md", REPO / "srgan" / "shipped" / "README.md", *sorted((REPO / "docs").glob("*.md")),
+            *sorted((REPO / "benchmarks" / "results").glob("*.md"))]  # fmt: skip
+    bad = []
+    for path in docs:
+        lines = path.read_text().splitlines()
+        for i in range(len(lines) - 1):
+            header = lines[i].lstrip().startswith("|") and re.fullmatch(r"\s*\|[\s:|-]+\|\s*", lines[i + 1])
+            if header and (i == 0 or not lines[i - 1].lstrip().startswith("|")):
+                n, j = _cells(lines[i]), i + 2
+                while j < len(lines) and lines[j].lstrip().startswith("|"):
+                    if _cells(lines[j]) != n:
+                        bad.append(f"{path.relative_to(REPO)}:{j + 1}: {_cells(lines[j])} cells, header {n}")
+                    j += 1
+    assert len(docs) > 3 and not bad, bad
