@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from conftest import REPO
 
@@ -28,9 +29,35 @@ def _cells(row: str) -> int:
     return row.strip("|").count("|") + 1
 
 
+def _docs() -> list[Path]:
+    return [REPO / "README.md", REPO / "srgan" / "shipped" / "README.md", REPO / "weights" / "README.md",
+            *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "benchmarks" / "results").glob("*.md"))]  # fmt: skip
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but hyphens dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_relative_link_in_the_docs_reaches_a_file_and_its_heading():
+    bad = []
+    for path in _docs():
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            name, _, anchor = target.partition("#")
+            dest = (path.parent / name) if name else path
+            if not dest.exists():
+                bad.append(f"{path.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md":
+                headings = {_anchor(ln.lstrip("#")) for ln in dest.read_text().splitlines() if ln.startswith("#")}
+                if anchor not in headings:
+                    bad.append(f"{path.relative_to(REPO)}: {target} (no such heading)")
+    assert not bad, bad
+
+
 def test_every_markdown_table_row_has_its_header_s_cells():
-    docs = [REPO / "README.md", REPO / "srgan" / "shipped" / "README.md", *sorted((REPO / "docs").glob("*.md")),
-            *sorted((REPO / "benchmarks" / "results").glob("*.md"))]  # fmt: skip
+    docs = _docs()
     bad = []
     for path in docs:
         lines = path.read_text().splitlines()
