@@ -119,24 +119,28 @@ def unfinished(cache: StudyCache, seed: int, arm: Arm) -> str:
     return f"- ({stage}saved at epoch {state['epoch']} of {state['meta']['epochs']}, {state['seconds'] / 60:.0f} min)"
 
 
+def _summary(runs: dict[str, list[Run | None]], arms: list[Arm], real: Arm, seeds: int) -> dict[str, object]:
+    """:func:`summarize` over ``arms``' cached runs, at the study's --epochs (no budget cut real-only's runs)."""
+    results = {a.name: ArmResult(a, [r for r in runs[a.key] if r is not None]) for a in arms}
+    epochs = next(r.epochs_run for r in runs["real"] if r is not None)
+    return summarize(results, real, Protocol(epochs=epochs), seeds)
+
+
 def convergence(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) -> str | None:
     """The report's convergence line (:func:`summarize`'s) over the real-only arms that have every seed."""
     chain = [a for a in arms if not a.extra and all(runs[a.key])]
     if len(chain) < 2 or chain[0].key != "real":
         return None
-    results = {a.name: ArmResult(a, [r for r in runs[a.key] if r is not None]) for a in chain}
-    epochs = next(r.epochs_run for r in runs["real"] if r is not None)  # the study's --epochs (no budget cut them)
-    return summarize(results, chain[0], Protocol(epochs=epochs), seeds)["convergence"]
+    return _summary(runs, chain, chain[0], seeds)["convergence"]
 
 
 def resolution(runs: dict[str, list[Run | None]], arms: list[Arm], seeds: int) -> str | None:
     """The report's resolution line (:func:`summarize`'s) over the arms that have every seed."""
-    done = {a.name: ArmResult(a, [r for r in runs[a.key] if r is not None]) for a in arms if all(runs[a.key])}
-    real = next((a for a in arms if a.key == "real"), None)
-    if real is None or real.name not in done or len(done) < 2:
+    done = [a for a in arms if all(runs[a.key])]
+    real = next((a for a in done if a.key == "real"), None)
+    if real is None or len(done) < 2:
         return None
-    epochs = next(r.epochs_run for r in runs["real"] if r is not None)
-    return summarize(done, real, Protocol(epochs=epochs), seeds).get("resolution")
+    return _summary(runs, done, real, seeds).get("resolution")
 
 
 def study_table(cache: StudyCache, arms: list[Arm], seeds: int) -> tuple[list[str], int]:
