@@ -194,6 +194,32 @@ def test_grid_loss_sees_a_period_4_pattern_and_not_content(chelsea):
     assert float(GridLoss(period=4, weight=0.5)(patterned, hr)) == pytest.approx(0.5 * float(loss(patterned, hr)))
 
 
+def test_artifact_loss_weighs_irregular_error_above_the_ema_and_not_smooth_error(chelsea):
+    """LDL's map: zero where the output errs less than the EMA or where its error is locally even; no gradient."""
+    from srgan.losses import ArtifactLoss, artifact_map
+    from srgan.losses.artifact import _local_variance
+
+    hr = torch.from_numpy(chelsea[:64, :64].transpose(2, 0, 1).copy()).float()[None] / 255
+    noise = 0.05 * torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    textured = hr + noise  # a false texture: an irregular error
+    loss = ArtifactLoss()
+    assert float(loss(textured, hr, hr)) > 0  # the EMA is exact here, so every error pixel counts
+    assert float(loss(textured, hr, hr + 2 * noise)) == 0.0  # the output errs less than the EMA everywhere
+    assert float(loss(hr + 0.05, hr, hr)) == pytest.approx(0.0, abs=1e-9)  # an even offset: no local variance
+    res = noise.abs().sum(1, keepdim=True)
+    windows = F.pad(res, (3, 3, 3, 3), mode="reflect").unfold(2, 7, 1).unfold(3, 7, 1)
+    assert torch.allclose(_local_variance(res, 7), windows.var(dim=(-1, -2)), atol=1e-6)  # the unbiased window var
+    expect = res.flatten().var().pow(0.2) * _local_variance(res, 7)
+    assert torch.allclose(artifact_map(textured, hr, hr), expect, atol=1e-6)
+    sr = textured.clone().requires_grad_(True)
+    (loss(sr, hr, hr) * 2).backward()  # the gradient is the map times the error's sign, nothing from the map
+    want = 2 * artifact_map(textured, hr, hr) * torch.sign(noise) / noise.numel()
+    assert torch.allclose(sr.grad, want.expand_as(sr.grad), atol=1e-9)
+    assert float(ArtifactLoss(weight=0.5)(textured, hr, hr)) == pytest.approx(0.5 * float(loss(textured, hr, hr)))
+    with pytest.raises(ValueError, match="odd size"):
+        ArtifactLoss(window=4)
+
+
 def test_unet_discriminator_gives_a_logit_per_pixel():
     from srgan.archs import UNetDiscriminator
 

@@ -263,6 +263,19 @@ def test_gan_stage_with_unet_discriminator_and_grid_loss(tmp_path, photo_dir):
     assert all(np.isfinite(last[k]) for k in ("l_pix", "l_grid", "l_adv", "l_d")) and last["l_grid"] >= 0
 
 
+def test_gan_stage_with_the_artifact_loss_against_its_ema(tmp_path, photo_dir):
+    """loss.artifact_weight (LDL): the G step adds it (logged); without an EMA generator the config is refused."""
+    cfg = _gan_config(tmp_path, photo_dir, "disc.num_feat=8", "loss.artifact_weight=1.0", "train.iterations=3",
+                      "train.log_every=1")  # fmt: skip
+    train(cfg, tmp_path / "gan")
+    logs = [__import__("json").loads(ln) for ln in (tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in logs if "l_artifact" in r]
+    assert len(steps) == 3 and all(np.isfinite(r["l_artifact"]) and r["l_artifact"] >= 0 for r in steps)
+    assert any(r["l_artifact"] > 0 for r in steps[1:])  # once G moves off its EMA, some pixels err more than it
+    with pytest.raises(ConfigError, match="needs the EMA generator"):
+        load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "loss.artifact_weight=1.0", "train.ema_decay=0"])
+
+
 # --------------------------------------------------------------------------- bad configs
 
 

@@ -8,8 +8,10 @@ overrides use dotted keys (``train.lr=1e-4``); values are parsed as TOML literal
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,9 @@ class LossConfig:
     adversarial: str = "vanilla"
     adversarial_weight: float = 5e-3
     grid_weight: float = 0.0  # > 0: penalise the sub-pixel grid (checkerboard) of the output, see losses.grid
+    # > 0: LDL's artifact loss (losses.artifact): L1 where the output's error is locally irregular and above the
+    # EMA generator's (needs train.ema_decay > 0; LDL weights it 1.0)
+    artifact_weight: float = 0.0
     # > 0: the perceptual loss sees output and target through one window at a random offset in [0, shift] px each
     # step, so its backbone's stride lattice holds no fixed phase against the generator's grid (as disc.shift)
     perceptual_shift: int = 0
@@ -228,6 +233,9 @@ class Config:
              f"disc.shift must be in [0, {d.patch_size // 2}) and applies to the patchgan only"),
             (0 <= self.loss.perceptual_shift < d.patch_size // 2,
              f"loss.perceptual_shift must be in [0, {d.patch_size // 2})"),
+            (self.loss.artifact_weight >= 0, "loss.artifact_weight must be >= 0"),
+            (not (self.loss.artifact_weight and not t.ema_decay),
+             "loss.artifact_weight needs the EMA generator as its reference: set train.ema_decay > 0"),
         ]  # fmt: skip
         for ok, msg in checks:
             if not ok:
@@ -238,6 +246,24 @@ class Config:
                 raise ConfigError(f"data.train_dirs: folder {folder} does not exist")
         if self.val.dir and not Path(self.val.dir).is_dir():
             raise ConfigError(f"val.dir: folder {self.val.dir} does not exist")
+
+
+def lr_lambda(t: TrainConfig) -> Callable[[int], float]:
+    """Multiplier of the base LR at a step: linear warm-up, then cosine, multistep or constant."""
+
+    def f(step: int) -> float:
+        if t.warmup and step < t.warmup:
+            return (step + 1) / t.warmup
+        if t.scheduler == "cosine":
+            span = max(1, t.iterations - t.warmup)
+            progress = min(1.0, (step - t.warmup) / span)
+            floor = t.min_lr / t.lr
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if t.scheduler == "multistep":
+            return t.gamma ** sum(step >= m for m in t.milestones)
+        return 1.0
+
+    return f
 
 
 def _stage(base: Stage, values: dict[str, Any], key: str) -> Stage:

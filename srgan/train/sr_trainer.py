@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,10 @@ from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
 from srgan.errors import ConfigError, Interrupted, ModelError
-from srgan.losses import PIXEL_LOSSES, AdversarialLoss, GridLoss, PerceptualLoss, random_shift
+from srgan.losses import PIXEL_LOSSES, AdversarialLoss, ArtifactLoss, GridLoss, PerceptualLoss, random_shift
 from srgan.metrics.protocol import score_pair
 from srgan.progress import Progress
-from srgan.train.config import Config
+from srgan.train.config import Config, lr_lambda
 from srgan.train.ema import ema_update
 from srgan.train.loop import TrainLoop, read_checkpoint
 from srgan.weights import save_generator, shipped_model_path
@@ -60,25 +59,6 @@ def init_distributed(device_pref: str, launch: Launch) -> torch.device:
     if launch.enabled and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return device
-
-
-def lr_lambda(cfg: Config) -> Callable[[int], float]:
-    """Multiplier of the base LR at a step: linear warm-up, then cosine, multistep or constant."""
-    t = cfg.train
-
-    def f(step: int) -> float:
-        if t.warmup and step < t.warmup:
-            return (step + 1) / t.warmup
-        if t.scheduler == "cosine":
-            span = max(1, t.iterations - t.warmup)
-            progress = min(1.0, (step - t.warmup) / span)
-            floor = t.min_lr / t.lr
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        if t.scheduler == "multistep":
-            return t.gamma ** sum(step >= m for m in t.milestones)
-        return 1.0
-
-    return f
 
 
 def _unwrap(m: nn.Module) -> nn.Module:
@@ -110,9 +90,8 @@ class Trainer(TrainLoop):
                          device=init_distributed(cfg.train.device, launch), progress=progress)  # fmt: skip
         t = cfg.train
         self.total, self.log_every, self.checkpoint_every = t.iterations, t.log_every, t.checkpoint_every
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
-        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
         self.amp_dtype: torch.dtype | None = None
         if t.amp != "none":
             if self.device.type != "cuda":
@@ -140,6 +119,7 @@ class Trainer(TrainLoop):
             self.adversarial = AdversarialLoss(kind=lo.adversarial, weight=lo.adversarial_weight)
             self.d = DDP(d) if self.launch.enabled else d
         self.grid = GridLoss(period=cfg.model.scale, weight=lo.grid_weight) if lo.grid_weight > 0 else None
+        self.artifact = ArtifactLoss(weight=lo.artifact_weight) if lo.artifact_weight > 0 else None
         if lo.perceptual:
             self.perceptual = PerceptualLoss(
                 backbone=lo.perceptual,
@@ -150,10 +130,10 @@ class Trainer(TrainLoop):
             ).to(self.device)
         self.g = DDP(g) if self.launch.enabled else g
         self.opt_g = self._optimizer(self.g.parameters(), t.lr)
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lr_lambda(cfg))
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lr_lambda(cfg.train))
         if self.d is not None:
             self.opt_d = self._optimizer(self.d.parameters(), cfg.disc.lr)
-            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg))
+            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg.train))
         self.val_metrics: dict[str, float] = {}
         resumed = self.prepare(resume=resume, overwrite=overwrite)
         if not resumed and t.stage == "gan" and not t.init_from:
@@ -290,6 +270,13 @@ class Trainer(TrainLoop):
                 l_grid = self.grid(sr.float(), hr)
                 loss_g = loss_g + l_grid
                 logs["l_grid"] = float(l_grid.detach())
+            if self.artifact is not None:
+                assert self.ema is not None  # the config requires it
+                with torch.no_grad():
+                    sr_ema = self.ema(lr).float()
+                l_art = self.artifact(sr.float(), hr, sr_ema)
+                loss_g = loss_g + l_art
+                logs["l_artifact"] = float(l_art.detach())
             if self.perceptual is not None:
                 sp = self.cfg.loss.perceptual_shift  # both through one window: the pair stays aligned
                 pair = self._window(torch.stack([sr.float(), hr]), sp, 1).unbind(0) if sp else (sr.float(), hr)
