@@ -220,6 +220,27 @@ def test_artifact_loss_weighs_irregular_error_above_the_ema_and_not_smooth_error
         ArtifactLoss(window=4)
 
 
+def test_lowpass_loss_sees_shading_and_not_fine_texture(chelsea):
+    """Frequency separation's pixel half: a 4 px texture costs nearly nothing, a gentle shading gradient its full L1."""
+    from srgan.losses import LowPassLoss, gaussian_blur
+
+    hr = torch.from_numpy(chelsea[:96, :96].transpose(2, 0, 1).copy()).float()[None] / 255
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    texture = 0.05 * torch.sign(torch.sin(xx * torch.pi / 2) * torch.sin(yy * torch.pi / 2))  # period 4
+    shading = 0.05 * xx / 95  # 0 to 0.05 across the image
+    loss = LowPassLoss(sigma=2.0)
+    assert float(loss(hr, hr)) == 0.0
+    assert float(loss(hr + texture, hr)) < 0.05 * float((texture).abs().mean())
+    assert float(loss(hr + shading, hr)) == pytest.approx(float(shading.abs().mean()), rel=0.02)
+    blurred = gaussian_blur(hr, 2.0)
+    assert blurred.shape == hr.shape and torch.allclose(blurred.mean(), hr.mean(), atol=2e-3)  # a normalised kernel
+    flat = torch.full((1, 3, 20, 20), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 1.5), flat, atol=1e-6)
+    assert float(LowPassLoss(weight=3.0)(hr + shading, hr)) == pytest.approx(3 * float(loss(hr + shading, hr)))
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        LowPassLoss(sigma=0)
+
+
 def test_unet_discriminator_gives_a_logit_per_pixel():
     from srgan.archs import UNetDiscriminator
 

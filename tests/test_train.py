@@ -276,6 +276,18 @@ def test_gan_stage_with_the_artifact_loss_against_its_ema(tmp_path, photo_dir):
         load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "loss.artifact_weight=1.0", "train.ema_decay=0"])
 
 
+def test_gan_stage_with_the_lowpass_loss(tmp_path, photo_dir):
+    """loss.lowpass_weight: the G step adds L1 on blurred output and target (logged); a sigma too wide is refused."""
+    cfg = _gan_config(tmp_path, photo_dir, "disc.num_feat=8", "loss.lowpass_weight=5.0", "loss.lowpass_sigma=2.0",
+                      "train.iterations=2", "train.log_every=1")  # fmt: skip
+    train(cfg, tmp_path / "gan")
+    logs = [__import__("json").loads(ln) for ln in (tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in logs if "l_lowpass" in r]
+    assert len(steps) == 2 and all(0 < r["l_lowpass"] < 5 * r["l_pix"] for r in steps)  # blurring shrinks the error
+    with pytest.raises(ConfigError, match=r"loss\.lowpass_sigma must be in"):
+        load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "loss.lowpass_weight=1.0", "loss.lowpass_sigma=8.0"])
+
+
 # --------------------------------------------------------------------------- bad configs
 
 

@@ -137,6 +137,10 @@ class LossConfig:
     # > 0: LDL's artifact loss (losses.artifact): L1 where the output's error is locally irregular and above the
     # EMA generator's (needs train.ema_decay > 0; LDL weights it 1.0)
     artifact_weight: float = 0.0
+    # > 0: L1 between Gaussian-blurred (lowpass_sigma px) output and target (losses.lowpass): holds the low frequencies
+    # to the target without pulling on texture (frequency separation)
+    lowpass_weight: float = 0.0
+    lowpass_sigma: float = 2.0
     # > 0: the perceptual loss sees output and target through one window at a random offset in [0, shift] px each
     # step, so its backbone's stride lattice holds no fixed phase against the generator's grid (as disc.shift)
     perceptual_shift: int = 0
@@ -233,7 +237,10 @@ class Config:
              f"disc.shift must be in [0, {d.patch_size // 2}) and applies to the patchgan only"),
             (0 <= self.loss.perceptual_shift < d.patch_size // 2,
              f"loss.perceptual_shift must be in [0, {d.patch_size // 2})"),
-            (self.loss.artifact_weight >= 0, "loss.artifact_weight must be >= 0"),
+            (self.loss.artifact_weight >= 0 and self.loss.lowpass_weight >= 0,
+             "loss.artifact_weight and loss.lowpass_weight must be >= 0"),
+            (0 < self.loss.lowpass_sigma < d.patch_size / 6,
+             f"loss.lowpass_sigma must be in (0, {d.patch_size / 6:g}): its kernel spans 6 sigma of the patch"),
             (not (self.loss.artifact_weight and not t.ema_decay),
              "loss.artifact_weight needs the EMA generator as its reference: set train.ema_decay > 0"),
         ]  # fmt: skip

@@ -30,7 +30,8 @@ from srgan.data import PairedFolder, PatchDataset, SampleSampler, load_hr_images
 from srgan.data.tensors import array_to_tensor, tensor_to_array
 from srgan.device import Launch, resolve_device
 from srgan.errors import ConfigError, Interrupted, ModelError
-from srgan.losses import PIXEL_LOSSES, AdversarialLoss, ArtifactLoss, GridLoss, PerceptualLoss, random_shift
+from srgan.losses import PIXEL_LOSSES, AdversarialLoss, ArtifactLoss, GridLoss, LowPassLoss, PerceptualLoss
+from srgan.losses.adversarial import random_shift
 from srgan.metrics.protocol import score_pair
 from srgan.progress import Progress
 from srgan.train.config import Config, lr_lambda
@@ -118,7 +119,12 @@ class Trainer(TrainLoop):
             d = self._build_discriminator().to(self.device)
             self.adversarial = AdversarialLoss(kind=lo.adversarial, weight=lo.adversarial_weight)
             self.d = DDP(d) if self.launch.enabled else d
-        self.grid = GridLoss(period=cfg.model.scale, weight=lo.grid_weight) if lo.grid_weight > 0 else None
+        # Further terms on (output, target), each logged under its key.
+        self.pair_losses: dict[str, nn.Module] = {}
+        if lo.grid_weight > 0:
+            self.pair_losses["l_grid"] = GridLoss(period=cfg.model.scale, weight=lo.grid_weight)
+        if lo.lowpass_weight > 0:
+            self.pair_losses["l_lowpass"] = LowPassLoss(weight=lo.lowpass_weight, sigma=lo.lowpass_sigma)
         self.artifact = ArtifactLoss(weight=lo.artifact_weight) if lo.artifact_weight > 0 else None
         if lo.perceptual:
             self.perceptual = PerceptualLoss(
@@ -266,10 +272,10 @@ class Trainer(TrainLoop):
             l_pix = self.pixel(sr.float(), hr)
             loss_g = l_pix
             logs["l_pix"] = float(l_pix.detach())
-            if self.grid is not None:
-                l_grid = self.grid(sr.float(), hr)
-                loss_g = loss_g + l_grid
-                logs["l_grid"] = float(l_grid.detach())
+            for key, term in self.pair_losses.items():
+                l_term = term(sr.float(), hr)
+                loss_g = loss_g + l_term
+                logs[key] = float(l_term.detach())
             if self.artifact is not None:
                 assert self.ema is not None  # the config requires it
                 with torch.no_grad():
