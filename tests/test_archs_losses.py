@@ -345,3 +345,45 @@ def test_lecam_anchors_and_penalty():
     assert set(state) == {"anchors", "started"} and bool(state["started"])
     with pytest.raises(ValueError, match="decay"):
         LeCamRegularizer(decay=1.0)
+
+
+@pytest.mark.parametrize("size", [(4, 4), (5, 9), (37, 22)])
+def test_resize_conv_at_low_resolution_equals_resize_then_conv(astronaut, size):
+    """srgan.archs.polyphase: bilinear x2 then a 3x3 conv, as one stride-2 transposed conv plus the border ring."""
+    from srgan.archs.polyphase import polyphase_kernel, resize_conv_x2
+    from srgan.data.tensors import array_to_tensor
+
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(12, 5, 3, padding=1)
+    x = array_to_tensor(astronaut[100 : 100 + size[0], 150 : 150 + size[1]])[None].repeat(2, 4, 1, 1)
+    x = x + 0.1 * torch.randn_like(x)  # 12 channels that differ
+    with torch.no_grad():
+        ref = conv(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
+        for memory_format in (torch.contiguous_format, torch.channels_last):
+            out = resize_conv_x2(x.contiguous(memory_format=memory_format), conv)
+            torch.testing.assert_close(out, ref, atol=2e-6, rtol=0)
+        # the ring the transposed conv gets wrong on its own is where the fix-up matters
+        raw = F.conv_transpose2d(x, polyphase_kernel(conv.weight), conv.bias, stride=2, padding=2)
+    assert (raw - ref)[..., :2, :].abs().max() > 1e-3
+    torch.testing.assert_close(raw[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2], atol=2e-6, rtol=0)
+
+
+def test_bilinear_generator_runs_its_upsampler_at_low_resolution_in_eval_only(astronaut):
+    """The fused path gives the direct path's output (eval); training keeps the direct one (the same graph)."""
+    from srgan.data.tensors import array_to_tensor
+
+    g = _perturbed(SRResNet(scale=4, num_feat=8, num_blocks=1, upsampler="bilinear", up_feat=8))
+    x = array_to_tensor(astronaut[60:93, 200:241])[None]
+    calls = []
+    handle = g.upsample[0].register_forward_hook(lambda *_: calls.append(1))  # the direct path's resize
+    with torch.no_grad():
+        fused = g(x)
+        assert calls == []
+        g.fused_resize = False
+        direct = g(x)
+        assert calls == [1]
+    torch.testing.assert_close(fused, direct, atol=1e-5, rtol=0)
+    g.fused_resize = True
+    g.train()(x)
+    assert calls == [1, 1]
+    handle.remove()

@@ -240,9 +240,17 @@ def test_third_party_model_through_spandrel(tmp_path, astronaut):
     assert up.upscale(astronaut[:30, :40]).shape == (60, 80, 3)
 
 
-def test_onnx_export_matches_torch(tmp_path, model_x4, capsys):
+@pytest.mark.parametrize("upsampler", ["light", "bilinear"])
+def test_onnx_export_matches_torch(tmp_path, model_x4, capsys, upsampler):
+    """bilinear: ONNX gets the plain resize + conv graph, torch runs it fused; the two must agree."""
     pytest.importorskip("onnxruntime")
-    assert main(["export", "--model", str(model_x4), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    model = model_x4
+    if upsampler == "bilinear":
+        torch.manual_seed(4)
+        model = tmp_path / "mini-bilinear-x4.safetensors"
+        g = SRResNet(scale=4, num_feat=16, num_blocks=2, upsampler="bilinear", up_feat=8)
+        save_generator(model, g, {"scale": 4})
+    assert main(["export", "--model", str(model), "--onnx", str(tmp_path / "m.onnx")]) == 0
     err = capsys.readouterr().err
     assert "max |ONNX - torch|" in err
     diff = float(err.split("image: ")[1].split()[0])

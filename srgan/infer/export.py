@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srgan.archs import SRResNet
 from srgan.errors import ModelError
 from srgan.fsutil import atomic_write_bytes
 from srgan.infer.models import load_model
@@ -31,6 +32,8 @@ def export_onnx(model_name: str | Path, output: str | Path, *, opset: int = 18) 
     _require_onnx()
     loaded = load_model(model_name, device="cpu")
     module = loaded.module.float().eval().to(memory_format=torch.contiguous_format)  # NCHW for export
+    if isinstance(module, SRResNet):  # the plain resize + conv graph: the fused one's border fix-up
+        module.fused_resize = False  # has shape-dependent branches the exporter cannot trace
     h = torch.export.Dim("height", min=8, max=16384)
     w = torch.export.Dim("width", min=8, max=16384)
     example = torch.rand(1, loaded.in_channels, 64, 48)
