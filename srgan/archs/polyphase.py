@@ -77,8 +77,10 @@ def resize_conv_x2(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     y = F.conv_transpose2d(x, polyphase_kernel(conv.weight), conv.bias, stride=2, padding=2)
     # the outer two rings read past the input (zeros here, clamped by the resize): the direct path on
     # 3-pixel strips, whose own edge is the image's
-    y[..., :2, :] = _direct(x[..., :3, :], conv)[..., :2, :]
-    y[..., -2:, :] = _direct(x[..., -3:, :], conv)[..., -2:, :]
-    y[..., :, :2] = _direct(x[..., :, :3], conv)[..., :, :2]
-    y[..., :, -2:] = _direct(x[..., :, -3:], conv)[..., :, -2:]
+    # (both ends of an axis in one call)
+    n = x.shape[0]
+    rows = _direct(torch.cat([x[..., :3, :], x[..., -3:, :]]), conv)
+    y[..., :2, :], y[..., -2:, :] = rows[:n, :, :2], rows[n:, :, -2:]
+    cols = _direct(torch.cat([x[..., :3], x[..., -3:]]), conv)
+    y[..., :2], y[..., -2:] = cols[:n, ..., :2], cols[n:, ..., -2:]
     return y
