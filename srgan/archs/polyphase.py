@@ -36,9 +36,6 @@ def _taps() -> torch.Tensor:
     return m
 
 
-_M = _taps()
-
-
 def _transposed_taps() -> torch.Tensor:
     """``P[t, k]``: the weight of conv tap ``k`` in tap ``t`` of the equivalent stride-2 transposed conv.
 
@@ -76,8 +73,7 @@ def resize_conv_x2(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         return _direct(x, conv)
     y = F.conv_transpose2d(x, polyphase_kernel(conv.weight), conv.bias, stride=2, padding=2)
     # the outer two rings read past the input (zeros here, clamped by the resize): the direct path on
-    # 3-pixel strips, whose own edge is the image's
-    # (both ends of an axis in one call)
+    # 3-pixel strips, whose own edge is the image's, both ends of an axis in one call
     n = x.shape[0]
     rows = _direct(torch.cat([x[..., :3, :], x[..., -3:, :]]), conv)
     y[..., :2, :], y[..., -2:, :] = rows[:n, :, :2], rows[n:, :, -2:]
