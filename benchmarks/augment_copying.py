@@ -32,13 +32,12 @@ from pathlib import Path
 
 import torch
 from augment_bench import SETS, work_dir
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+from common import RESULTS, command_line, data_dir, machine, page_header, write_results
 
 from srgan.augment.classical import augment_image, load_pipeline
 from srgan.augment.novelty import copy_check, mirrored_pixels, pixels
 from srgan.augment.report import grid
 from srgan.data.labelled import load_images
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import load_image, write_image
 
 GEOMETRY = ("flip and affine", "affine alone", "flip alone", "neither (colour or noise at most)",
@@ -101,13 +100,8 @@ def main() -> None:
     m = machine()
     results = [measure(name) for name in args.datasets]
     rec = {"command": command_line(), "machine": m, "results": results}
-    atomic_write_bytes(RESULTS / "augment_copying.json", json.dumps(rec, indent=2).encode())
     lines = [
-        "# Does the GAN copy its training images?",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header("Does the GAN copy its training images?", m),
         "Pixels; each image's two nearest real training images. A near-copy lies nearer to the nearest than a third "
         "of its distance to the second (Yoon et al. 2023). Distances are in [-1, 1] pixel units.",
     ]
@@ -131,9 +125,7 @@ def main() -> None:
                   "pipeline and seeds replayed through the current engine:", "",
                   "| classical images | " + " | ".join(counts) + " |", "|---|" + "---:|" * len(counts),
                   *[f"| {k} | " + " | ".join(str(c[k]) for c in counts.values()) + " |" for k in GEOMETRY]]  # fmt: skip
-    text = "\n".join(lines) + "\n"
-    atomic_write_bytes(RESULTS / "augment_copying.md", text.encode())
-    sys.stdout.write(text)
+    write_results("augment_copying", rec, lines)
 
 
 if __name__ == "__main__":

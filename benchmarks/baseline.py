@@ -8,13 +8,11 @@ the published bicubic values from ../shared/data/README.md are shown beside ours
 
 from __future__ import annotations
 
-import json
 import time
 
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+from common import command_line, data_dir, machine, machine_markdown, write_results
 
 from srgan.evaluation import evaluate, resolve_method
-from srgan.fsutil import atomic_write_bytes
 
 DATASETS = ("Set5", "Set14", "BSD100")
 SCALES = (2, 3, 4)
@@ -46,7 +44,6 @@ def main() -> None:
                     rows.append(d)
     m = machine()
     payload = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "rows": rows}
-    atomic_write_bytes(RESULTS / "baseline.json", json.dumps(payload, indent=2).encode())
 
     def cell(ds: str, scale: int, method: str, protocol: str) -> str:
         r = next(
@@ -76,8 +73,7 @@ def main() -> None:
             pub_s = f"{pub[0]:.2f} / {pub[1]:.4f}" if pub else "-"
             cells = [cell(ds, scale, meth, proto) for meth in METHODS for proto in ("matlab", "basicsr")]
             lines.append(f"| {ds} | x{scale} | {pub_s} | " + " | ".join(cells) + " |")
-    atomic_write_bytes(RESULTS / "baseline.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("baseline", payload, lines)
 
 
 if __name__ == "__main__":

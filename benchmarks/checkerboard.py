@@ -28,7 +28,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, RESULTS, command_line, data_dir, dataset_dir, machine, machine_markdown
+from common import (
+    REPO,
+    RESULTS,
+    command_line,
+    data_dir,
+    dataset_dir,
+    machine,
+    machine_markdown,
+    page_header,
+    write_results,
+)
 
 from srgan.evaluation import evaluate, model_method
 from srgan.fsutil import atomic_write_bytes
@@ -159,10 +169,9 @@ def _set14_pairs(n_images: int, crop: int | None = None) -> list[tuple[torch.Ten
 
 def write_gradients(args: argparse.Namespace) -> None:
     scores = gradient_scores(args.disc_checkpoint, args.images)
-    record = {"command": command_line(), "machine": machine(), "scores": scores}
-    atomic_write_bytes(RESULTS / "checkerboard_gradients.json", json.dumps(record, indent=2).encode())
-    lines = ["# Where the checkerboard comes from: the period-4 score of each loss term's gradient", "",
-             f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(record['machine'])}", "",
+    m = machine()
+    record: dict[str, object] = {"command": command_line(), "machine": m, "scores": scores}
+    lines = [*page_header("Where the checkerboard comes from: the period-4 score of each loss term's gradient", m),
              f"Gradient of each term with respect to srresnet-x4's output on the first {args.images} colour Set14",
              "images, scored like an image by `checkerboard_score` (about 1-2: no grid). A GAN fine-tune moves",
              "the generator along these gradients; a periodic one teaches it the grid.", "",
@@ -171,7 +180,7 @@ def write_gradients(args: argparse.Namespace) -> None:
         lines.append(f"| {name} | {np.mean(v):.1f} | {np.min(v):.1f} | {np.max(v):.1f} |")
     for ckpt in args.alignment:
         cos = alignment(ckpt, args.images)
-        record.setdefault("alignment", {})[str(ckpt)] = cos
+        record.setdefault("alignment", {})[str(ckpt)] = cos  # type: ignore[index]
         lines += ["", f"## Which term draws the grid: {ckpt.parent.parent.name}, raw generator", "",
                   "Cosine between each term's descent direction and the period-4 pattern in the generator's error",
                   f"(first {args.images} colour Set14 images, 256 px crops): positive = lowering the term adds grid.",
@@ -179,9 +188,7 @@ def write_gradients(args: argparse.Namespace) -> None:
                   "| loss term | mean | min | max |", "|---|---:|---:|---:|"]  # fmt: skip
         for name, v in cos.items():
             lines.append(f"| {name} | {np.mean(v):+.3f} | {np.min(v):+.3f} | {np.max(v):+.3f} |")
-    atomic_write_bytes(RESULTS / "checkerboard_gradients.json", json.dumps(record, indent=2).encode())
-    atomic_write_bytes(RESULTS / "checkerboard_gradients.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("checkerboard_gradients", record, lines)
 
 
 def main() -> None:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import os
 import platform
 import shlex
 import sys
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from srgan.device import cpu_model
+from srgan.fsutil import atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -80,3 +84,16 @@ def machine_markdown(m: dict[str, object]) -> str:
         f"{m['cpu']} ({m['cpu_count']} cores, {m['torch_threads']} torch threads){gpu}; "
         f"torch {m['torch']}, Python {m['python']}; {m['date']}"
     )
+
+
+def page_header(title: str, m: dict[str, object]) -> list[str]:
+    """The first lines of a results page: its title, the command that wrote it and the machine it ran on."""
+    return [f"# {title}", "", f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", ""]
+
+
+def write_results(stem: str, record: Mapping[str, Any], lines: list[str]) -> None:
+    """Write benchmarks/results/STEM.json (``record``) and STEM.md (``lines``) atomically; print the page."""
+    atomic_write_bytes(RESULTS / f"{stem}.json", json.dumps(record, indent=2).encode())
+    text = "\n".join(lines) + "\n"
+    atomic_write_bytes(RESULTS / f"{stem}.md", text.encode())
+    sys.stdout.write(text)

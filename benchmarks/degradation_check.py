@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 
 import numpy as np
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+from common import command_line, data_dir, machine, page_header, write_results
 from PIL import Image
 from realworld import degrade_for_benchmark, seed_of
 
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image
 from srgan.metrics.degradation import BLOCKINESS_LIMIT, assess
 from srgan.metrics.protocol import prepare_hr
@@ -72,11 +70,11 @@ def main() -> None:
     ap.add_argument("--fit", nargs="+", default=["T91", "BSD200"])
     ap.add_argument("--test", nargs="+", default=["Set14", "BSD100"])
     args = ap.parse_args()
-    record = {"command": command_line(), "machine": machine(), "blockiness_limit": BLOCKINESS_LIMIT,
+    m = machine()
+    record = {"command": command_line(), "machine": m, "blockiness_limit": BLOCKINESS_LIMIT,
               "fit": measure(args.fit), "test": measure(args.test)}  # fmt: skip
-    atomic_write_bytes(RESULTS / "degradation_check.json", json.dumps(record, indent=2).encode())
-    lines = ["# Does the input look degraded? (the hint `srgan upscale` gives users of the default model)", "",
-             f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(record['machine'])}", "",
+    title = "Does the input look degraded? (the hint `srgan upscale` gives users of the default model)"
+    lines = [*page_header(title, m),
              f"Rule: JPEG quality <= 90 read from the file's quantisation table, or blockiness > {BLOCKINESS_LIMIT}.",
              "", "| images | input | n | blockiness p10 / p50 / p90 | flagged as degraded | JPEG quality read |",
              "|---|---|---:|---|---:|---|"]  # fmt: skip
@@ -86,8 +84,7 @@ def main() -> None:
             q = ", ".join(map(str, r["jpeg_quality_read"])) or "-"
             flagged = f"{100 * r['flagged']:.0f} %"
             lines.append(f"| {' + '.join(sets)} ({part}) | {kind} | {r['n']} | {p} | {flagged} | {q} |")
-    atomic_write_bytes(RESULTS / "degradation_check.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("degradation_check", record, lines)
 
 
 if __name__ == "__main__":

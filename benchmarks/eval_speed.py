@@ -11,16 +11,14 @@ same numbers to 1e-4 dB; the time ratio is the point. Writes benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 
 import numpy as np
-from common import REPO, RESULTS, command_line, data_dir, machine, machine_markdown
+from common import REPO, command_line, data_dir, machine, page_header, write_results
 
 from srgan.evaluation import evaluate, resolve_method
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image
 
 sys.path.insert(0, str(REPO / "tests"))  # the float64 reference implementation lives with the tests
@@ -93,21 +91,16 @@ def main() -> None:
         print(rows[-1], flush=True)
     m = machine()
     record = {"command": command_line(), "machine": m, "rows": rows}
-    atomic_write_bytes(RESULTS / "eval_speed.json", json.dumps(record, indent=2).encode())
     lines = [
-        f"# Evaluation speed: srgan evaluate vs a plain float64 numpy implementation (bicubic, x{args.scale})",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header("Evaluation speed: srgan evaluate vs a plain float64 numpy implementation "
+                     f"(bicubic, x{args.scale})", m),
         "| dataset | images | srgan s | numpy s | speed-up | mean PSNR srgan / numpy | max diff (dB / SSIM) |",
         "|---|---:|---:|---:|---:|---|---|",
         *[f"| {r['dataset']} | {r['images']} | {r['srgan_s']:.2f} | {r['numpy_s']:.2f} | {r['speedup']:.1f}x "
           f"| {r['srgan_psnr']:.4f} / {r['numpy_psnr']:.4f} | {r['max_psnr_diff_db']:.1e} / {r['max_ssim_diff']:.1e} |"
           for r in rows],
     ]  # fmt: skip
-    atomic_write_bytes(RESULTS / "eval_speed.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("eval_speed", record, lines)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,16 @@ benchmarks/results/NAME.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import RESULTS, command_line, dataset_dir, machine, machine_markdown
+from common import command_line, dataset_dir, machine, page_header, write_results
 from realworld import make_lr_folder
 
 from srgan.evaluation import Method, evaluate, model_method, resolve_method
-from srgan.fsutil import atomic_write_bytes
 from srgan.metrics.lpips import LPIPS
 
 
@@ -77,21 +75,17 @@ def main() -> None:
                       "lpips": r.extra["lpips"]} for r in results]  # fmt: skip
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "rows": rows}
-    atomic_write_bytes(RESULTS / f"{args.name}.json", json.dumps(record, indent=2).encode())
     lines = [
-        "# Frequency separation at inference: a faithful model's low frequencies under a GAN's high ones",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header(
+            "Frequency separation at inference: a faithful model's low frequencies under a GAN's high ones", m
+        ),
         "One-stage degraded input (benchmarks/realworld.py's recipe and seeds). Y-PSNR (dB) / SSIM / LPIPS-squeeze.",
     ]
     for ds in args.datasets:
         lines += ["", f"## {ds}", "", "| method | one-stage |", "|---|---:|"]
         lines += [f"| {r['method']} | {r['psnr_y']:.2f} / {r['ssim_y']:.4f} / {r['lpips']:.4f} |"
                   for r in rows if r["dataset"] == ds]  # fmt: skip
-    atomic_write_bytes(RESULTS / f"{args.name}.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results(args.name, record, lines)
 
 
 if __name__ == "__main__":

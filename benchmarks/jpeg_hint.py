@@ -16,17 +16,15 @@ instead (srgan-x4, realsrgan-x4, realsrgan-x4 at ``--denoise 0.5``) into jpeg_hi
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, command_line, dataset_dir, machine, machine_markdown
+from common import command_line, dataset_dir, machine, page_header, write_results
 from PIL import Image
 
 from srgan.evaluation import Method, evaluate, model_method
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image, write_image
 from srgan.metrics.degradation import JPEG_QUALITY_LIMIT, assess, blockiness
 from srgan.metrics.lpips import LPIPS
@@ -104,9 +102,7 @@ def main() -> None:
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0,
               "datasets": args.datasets, "jpeg_quality_limit": JPEG_QUALITY_LIMIT, "rows": rows}  # fmt: skip
-    atomic_write_bytes(RESULTS / f"{stem}.json", json.dumps(record, indent=2).encode())
-    lines = ["# Which model for a JPEG of a given quality? (where `srgan upscale`'s hint should fire)", "",
-             f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
+    lines = [*page_header("Which model for a JPEG of a given quality? (where `srgan upscale`'s hint should fire)", m),
              f"x4 bicubic LR of {' + '.join(args.datasets)} saved as JPEG. Y-PSNR (dB) / SSIM / LPIPS-squeeze",
              "(lower is better) / output blockiness on the 32 px grid (1: no blocks), means over the images.",
              f"`hint`: share of the JPEGs the upscale hint flags (quality <= {JPEG_QUALITY_LIMIT} or blocky).", "",
@@ -117,8 +113,7 @@ def main() -> None:
                  for r in rows if r["quality"] == q]  # fmt: skip
         hint = next(r["hint"] for r in rows if r["quality"] == q)
         lines.append(f"| {q} | {100 * hint:.0f} % | " + " | ".join(cells) + " |")
-    atomic_write_bytes(RESULTS / f"{stem}.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results(stem, record, lines)
 
 
 if __name__ == "__main__":

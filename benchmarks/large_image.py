@@ -10,7 +10,6 @@ resized to size x size. Writes benchmarks/results/large_image.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import cv2
 import skimage.data
-from common import REPO, RESULTS, command_line, machine, machine_markdown
+from common import REPO, command_line, machine, page_header, write_results
 from PIL import Image
 
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import write_image
 
 
@@ -54,13 +52,8 @@ def main() -> None:
            "megapixels_out_per_s": round(out_size[0] * out_size[1] / 1e6 / wall, 3)}  # fmt: skip
     m = machine()
     record = {"command": command_line(), "machine": m, "result": row}
-    atomic_write_bytes(RESULTS / "large_image.json", json.dumps(record, indent=2).encode())
-    md = "\n".join([
-        "# Large image: 4000x4000 -> 16000x16000 on CPU",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+    lines = [
+        *page_header("Large image: 4000x4000 -> 16000x16000 on CPU", m),
         "| model | input | output | tile | seconds | peak RSS (MB) | output PNG (MB) | output MP/s |",
         "|---|---|---|---|---:|---:|---:|---:|",
         f"| {row['model']} | {row['input']} | {row['output']} | {row['tile']} | {row['seconds']} "
@@ -68,9 +61,8 @@ def main() -> None:
         "",
         "Peak RSS is the whole `srgan upscale` process (Python, torch, the 768 MB uint8 output canvas,",
         "tiles, and the streamed PNG encoder), as the kernel reports it.",
-    ])  # fmt: skip
-    atomic_write_bytes(RESULTS / "large_image.md", (md + "\n").encode())
-    print(md)
+    ]  # fmt: skip
+    write_results("large_image", record, lines)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,12 @@ same table, marked as published. Writes benchmarks/results/quality.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+from common import command_line, data_dir, machine, page_header, write_results
 from peers import available, peer_method
 
 from srgan.evaluation import evaluate, model_method, resolve_method
-from srgan.fsutil import atomic_write_bytes
 from srgan.metrics.artifacts import checkerboard_score
 from srgan.metrics.lpips import LPIPS
 from srgan.weights import list_models
@@ -67,13 +65,8 @@ def main() -> None:
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "protocol": "basicsr",
               "rows": rows}  # fmt: skip
-    atomic_write_bytes(RESULTS / "quality.json", json.dumps(record, indent=2).encode())
     lines = [
-        "# Quality: Y-PSNR (dB) / SSIM / LPIPS-squeeze (lower is better)",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header("Quality: Y-PSNR (dB) / SSIM / LPIPS-squeeze (lower is better)", m),
         "Protocol: `srgan evaluate` default (basicsr: MATLAB bicubic LR, Y in float, `scale` border crop).",
         "Rows marked *published* are copied from the papers (../shared/data/README.md), not measured here;",
         "our BSD100 copy lost one row and column, so BSD100 values differ slightly from published ones.",
@@ -104,8 +97,7 @@ def main() -> None:
                       if not x["published"] and x["dataset"] == ds and (x["scale"], x["method"]) == key)
                  for ds in args.datasets]  # fmt: skip
         lines.append(f"| x{r0['scale']} | {r0['method']} | " + " | ".join(cells) + " |")
-    atomic_write_bytes(RESULTS / "quality.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("quality", record, lines)
 
 
 if __name__ == "__main__":

@@ -25,19 +25,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import REPO, RESULTS, command_line, data_dir, dataset_dir, machine, machine_markdown
+from common import REPO, RESULTS, command_line, data_dir, dataset_dir, machine, page_header, write_results
 from crops import label_tile, zoom_tile
 
 from srgan.data.degrade import Stage, add_noise, jpeg, mixed_kernel
 from srgan.evaluation import Method, evaluate, model_method, resolve_method
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import list_images, read_image, write_image
 from srgan.metrics.artifacts import checkerboard_score
 from srgan.metrics.lpips import LPIPS
@@ -161,13 +159,8 @@ def main() -> None:
         write_crops(root, methods)
     m = machine()
     record = {"command": command_line(), "machine": m, "seconds": time.perf_counter() - t0, "rows": rows}
-    atomic_write_bytes(RESULTS / f"{args.name}.json", json.dumps(record, indent=2).encode())
     lines = [
-        "# Real-world x4: degraded photos (blur, noise, JPEG) and the checkerboard score",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header("Real-world x4: degraded photos (blur, noise, JPEG) and the checkerboard score", m),
         "Y-PSNR (dB) / SSIM / LPIPS-squeeze (lower is better) / checkerboard score (period 4; about 1-2 without",
         "a grid). Inputs: HR degraded with a fixed seeded recipe (see the script's docstring); `clean` is",
         "MATLAB bicubic LR as in `srgan evaluate`, scored for the checkerboard only.",
@@ -187,8 +180,7 @@ def main() -> None:
                 cells.append(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f} / {r['lpips']:.4f} / {r['checkerboard']:.2f}")
             clean = next(x for x in rows if (x["dataset"], x["input"], x["method"]) == (ds, "clean", meth))
             lines.append(f"| {meth} | " + " | ".join(cells) + f" | {clean['checkerboard']:.2f} |")
-    atomic_write_bytes(RESULTS / f"{args.name}.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results(args.name, record, lines)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ benchmarks/results/resource_limits.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import struct
 import subprocess
@@ -31,9 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
-from common import REPO, RESULTS, command_line, machine, machine_markdown
+from common import REPO, command_line, machine, machine_markdown, write_results
 
-from srgan.fsutil import atomic_write_bytes
 from srgan.imageio import read_image, write_image
 
 
@@ -92,7 +90,6 @@ def main() -> None:
                         "--width", "200000"))  # fmt: skip
     m = machine()
     record = {"command": command_line(), "machine": m, "model": args.model, "rows": rows}
-    atomic_write_bytes(RESULTS / "resource_limits.json", json.dumps(record, indent=2).encode())
     md = [
         "# Outputs too large to make: refused before decoding, the batch goes on",
         "",
@@ -113,8 +110,7 @@ def main() -> None:
         "refusal that allocates nothing shows about the same figure (it varies by some tens of MB from run",
         "to run). Decoding the 17000x17000 input alone would take 867 MB, and its x4 output 13.9 GB.",
     ]
-    atomic_write_bytes(RESULTS / "resource_limits.md", ("\n".join(md) + "\n").encode())
-    print("\n".join(md))
+    write_results("resource_limits", record, md)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import RESULTS, command_line, machine, machine_markdown
-
-from srgan.fsutil import atomic_write_bytes
+from common import command_line, machine, page_header, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -170,13 +168,8 @@ def main() -> None:
     m = machine()
     record = {"command": command_line(), "machine": m, "rows": rows}
     stem = args.name or f"speed_{args.device.split(':')[0]}"
-    atomic_write_bytes(RESULTS / f"{stem}.json", json.dumps(record, indent=2).encode())
     lines = [
-        f"# Speed at x4 on {args.device}: output megapixels per second (higher is faster)",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header(f"Speed at x4 on {args.device}: output megapixels per second (higher is faster)", m),
         "One warm-up, then the median of several runs (2 for models slower than 15 s per run). Peak RSS is",
         "the whole child process (Python + torch + model + activations). RRDBNet and SwinIR use random weights:",
         "speed does not depend on the values of the weights.",
@@ -191,8 +184,7 @@ def main() -> None:
         lines.append(f"| {r['description']} | {r['lr_size']}² | {r['precision']} | {r['median_s']:.3f} "
                      f"| {r['out_megapixels_per_s']:.3f} | {r.get('speed_vs_default', float('nan')):.2f} "
                      f"| {r['peak_rss_mb']:.0f} |")  # fmt: skip
-    atomic_write_bytes(RESULTS / f"{stem}.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results(stem, record, lines)
 
 
 if __name__ == "__main__":

@@ -20,17 +20,15 @@ benchmarks/results/speed_polyphase.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import skimage.data
 import torch
 import torch.nn.functional as F
-from common import RESULTS, command_line, machine, machine_markdown
+from common import command_line, machine, page_header, write_results
 
 from srgan.archs import generator
-from srgan.fsutil import atomic_write_bytes
 from srgan.infer import load_model
 
 FORMS = ("before", "no multiply", "now")
@@ -91,10 +89,8 @@ def main() -> None:
     rows = [r for size in args.sizes for r in measure(args.models, size, args.runs)]
     m = machine()
     record = {"command": command_line(), "machine": m, "rows": rows}
-    atomic_write_bytes(RESULTS / "speed_polyphase.json", json.dumps(record, indent=2).encode())
     ref = args.models[0]
-    lines = ["# The bilinear resize-conv upsampler at low resolution: CPU speed (fp32, channels_last)", "",
-             f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
+    lines = [*page_header("The bilinear resize-conv upsampler at low resolution: CPU speed (fp32, channels_last)", m),
              "`before`: resize-convs at full resolution and the residual blocks' multiply by 1; `no multiply`: "
              "without the multiply; `now`: without it and with each x2 resize + conv as one transposed conv at low "
              f"resolution (models without the bilinear upsampler only lose the multiply). Median of {args.runs} "
@@ -105,8 +101,7 @@ def main() -> None:
         lines.append(f"| {r['model']} | {r['form']} | {r['lr_size']}² | {r['median_s']:.3f} "
                      f"| {r['out_megapixels_per_s']:.3f} | {r[f'x_{ref}']:.2f} "
                      f"| {r['max_abs_diff_vs_before']:.1e} |")  # fmt: skip
-    atomic_write_bytes(RESULTS / "speed_polyphase.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("speed_polyphase", record, lines)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ benchmarks/results/speed_work.md and .json; what was kept is said in README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -21,9 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import skimage.data
 import torch
-from common import RESULTS, command_line, machine, machine_markdown
+from common import command_line, machine, page_header, write_results
 
-from srgan.fsutil import atomic_write_bytes
 from srgan.infer import DEFAULT_MODEL, Upscaler, load_model
 
 
@@ -125,9 +123,7 @@ def main() -> None:
     rows += tile_variants(args.model, args.runs)
     m = machine()
     record = {"command": command_line(), "machine": m, "rows": rows}
-    atomic_write_bytes(RESULTS / "speed_work.json", json.dumps(record, indent=2).encode())
-    lines = [f"# Speed work on {args.model} (CPU, fp32)", "", f"Command: `{command_line()}`  ",
-             f"Machine: {machine_markdown(m)}", "",
+    lines = [*page_header(f"Speed work on {args.model} (CPU, fp32)", m),
              "| variant | LR input | threads | median s | output MP/s | first call s | max diff vs baseline |",
              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
@@ -137,8 +133,7 @@ def main() -> None:
         lines.append(f"| {r['variant']} | {r['lr_size']}² | {r.get('threads', '')} | {r['median_s']:.3f} "
                      f"| {r['out_megapixels_per_s']:.3f} | {r.get('first_call_s', float('nan')):.2f} "
                      f"| {r['max_abs_diff_vs_baseline']:.2g} |")  # fmt: skip
-    atomic_write_bytes(RESULTS / "speed_work.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("speed_work", record, lines)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,13 @@ another order: equal up to rounding). Writes benchmarks/results/study_speed.md a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import torch
-from common import RESULTS, command_line, dataset_dir, machine, machine_markdown
+from common import command_line, dataset_dir, machine, machine_markdown, write_results
 
 from srgan.augment.study import Protocol, train
 from srgan.data.labelled import load_images
-from srgan.fsutil import atomic_write_bytes
 
 
 def main() -> None:
@@ -51,7 +49,6 @@ def main() -> None:
     m = machine()
     rec = {"command": command_line(), "machine": m, "images": n, "epochs": args.epochs, "device": args.device,
            "threads": torch.get_num_threads(), "rows": rows, "speedup": speedup}  # fmt: skip
-    atomic_write_bytes(RESULTS / "study_speed.json", json.dumps(rec, indent=2).encode())
     lines = [
         "# The study's classifier: training speed by memory layout",
         "",
@@ -67,8 +64,7 @@ def main() -> None:
         name = "channels-last" if r["channels_last"] else "contiguous (default)"
         lines.append(f"| {name} | {r['s_per_epoch']:.2f} | {each} | {100 * r['val_accuracy']:.1f} % |")
     lines += ["", f"Channels-last is {speedup:.2f}x the default's speed."]
-    atomic_write_bytes(RESULTS / "study_speed.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("study_speed", rec, lines)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ Writes benchmarks/results/train_speed.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import REPO, RESULTS, command_line, machine, machine_markdown
+from common import REPO, command_line, machine, page_header, write_results
 
 from srgan.archs import build_generator
-from srgan.fsutil import atomic_write_bytes
 from srgan.train import load_config
 from srgan.train.sr_trainer import Trainer
 from srgan.weights import save_generator
@@ -70,14 +68,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [measure(n, args.iters, args.warmup, Path(tmp)) for n in CONFIGS]
     m = machine()
-    atomic_write_bytes(RESULTS / "train_speed.json", json.dumps({"command": command_line(), "machine": m,
-                                                                "rows": rows}, indent=2).encode())  # fmt: skip
     lines = [
-        "# Training throughput",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {machine_markdown(m)}",
-        "",
+        *page_header("Training throughput", m),
         "| config | stage | parameters (G) | batch x HR patch | threads | iterations/s | HR patches/s | data loading |",
         "|---|---|---:|---|---:|---:|---:|---:|",
     ]
@@ -86,8 +78,7 @@ def main() -> None:
             f"| {r['config']} | {r['stage']} | {r['parameters']:,} | {r['batch']} x {r['hr_patch']}px | {r['threads']} "
             f"| {r['it_per_s']:.2f} | {r['hr_patches_per_s']:.1f} | {100 * r['data_fraction']:.0f}% |"
         )
-    atomic_write_bytes(RESULTS / "train_speed.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("train_speed", {"command": command_line(), "machine": m, "rows": rows}, lines)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@ the only difference is the ensemble. Writes benchmarks/results/tta.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 
-from common import RESULTS, command_line, data_dir, machine, machine_markdown
+from common import command_line, data_dir, machine, page_header, write_results
 
 from srgan.evaluation import Method, evaluate
-from srgan.fsutil import atomic_write_bytes
 from srgan.infer import Upscaler
 
 
@@ -32,18 +30,14 @@ def main() -> None:
         rows += [{"dataset": ds, "method": r.method, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y, "seconds": r.seconds}
                  for r in results]  # fmt: skip
     m = machine()
-    atomic_write_bytes(RESULTS / "tta.json", json.dumps({"command": command_line(), "machine": m, "rows": rows},
-                                                        indent=2).encode())  # fmt: skip
-    lines = ["# Test-time augmentation (`--tta`): Y-PSNR (dB) / SSIM, basicsr protocol", "",
-             f"Command: `{command_line()}`  ", f"Machine: {machine_markdown(m)}", "",
+    lines = [*page_header("Test-time augmentation (`--tta`): Y-PSNR (dB) / SSIM, basicsr protocol", m),
              "| method | " + " | ".join(args.datasets) + " | seconds |",
              "|---|" + "---:|" * (len(args.datasets) + 1)]  # fmt: skip
     for name in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == name]
         cells = " | ".join(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f}" for r in rs)
         lines.append(f"| {name} | {cells} | {sum(r['seconds'] for r in rs):.1f} |")
-    atomic_write_bytes(RESULTS / "tta.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    write_results("tta", {"command": command_line(), "machine": m, "rows": rows}, lines)
 
 
 if __name__ == "__main__":
