@@ -276,6 +276,39 @@ def test_gan_stage_with_the_artifact_loss_against_its_ema(tmp_path, photo_dir):
         load_config(TINY, [f'data.train_dirs=["{photo_dir}"]', "loss.artifact_weight=1.0", "train.ema_decay=0"])
 
 
+def test_a_multistep_run_stopped_early_by_train_iterations_is_the_longer_run_at_that_step(tmp_path, photo_dir):
+    """The shipped GAN recipes ship a snapshot from the middle of a longer run and reproduce it with
+    ``--set train.iterations=N``: with a multistep schedule nothing the run does may depend on its length."""
+    from srgan.train.sr_trainer import Trainer
+
+    common = ["disc.num_feat=8", "loss.lowpass_weight=5.0", 'train.scheduler="multistep"', "train.milestones=[2, 6]",
+              "data.batch_size=2"]  # fmt: skip
+    cfg_short = _gan_config(tmp_path, photo_dir, *common, "train.iterations=4")
+    cfg_long = load_config(TINY, [
+        f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{cfg_short.train.init_from}"',
+        "data.patch_size=64", *common, "train.iterations=8"])  # fmt: skip
+    short = Trainer(cfg_short, tmp_path / "short")
+    short.run()
+    long = Trainer(cfg_long, tmp_path / "long")
+    at_4: dict[str, torch.Tensor] = {}
+    after_step = long.after_step
+
+    def keep_step_4() -> None:
+        after_step()
+        if long.iteration == 4:
+            at_4.update({f"g.{k}": v.clone() for k, v in long.g.state_dict().items()})
+            at_4.update({f"ema.{k}": v.clone() for k, v in long.ema.state_dict().items()})  # type: ignore[union-attr]
+
+    long.after_step = keep_step_4  # type: ignore[method-assign]
+    long.run()
+    assert long.iteration == 8 and at_4
+    ours = {f"g.{k}": v for k, v in short.g.state_dict().items()}
+    ours |= {f"ema.{k}": v for k, v in short.ema.state_dict().items()}  # type: ignore[union-attr]
+    assert ours.keys() == at_4.keys()
+    assert all(torch.equal(ours[k], at_4[k]) for k in ours)
+    assert any(not torch.equal(v, long.g.state_dict()[k[2:]]) for k, v in at_4.items() if k.startswith("g."))
+
+
 def test_gan_stage_with_the_lowpass_loss(tmp_path, photo_dir):
     """loss.lowpass_weight: the G step adds L1 on blurred output and target (logged); a sigma too wide is refused."""
     cfg = _gan_config(tmp_path, photo_dir, "disc.num_feat=8", "loss.lowpass_weight=5.0", "loss.lowpass_sigma=2.0",
