@@ -32,7 +32,13 @@ def peer_method(name: str, scale: int) -> Method:
         raise SystemExit("cv2.dnn_superres is missing: install opencv-contrib-python-headless (not the plain build)")
     stem, algo = PEERS[name]
     sr = cv2.dnn_superres.DnnSuperResImpl_create()
-    sr.readModel(str(peers_dir() / f"{stem}_x{scale}.pb"))
+    path = peers_dir() / f"{stem}_x{scale}.pb"
+    try:
+        sr.readModel(str(path))
+    except cv2.error as exc:  # OpenCV 5 reads these TensorFlow graphs with its ONNX importer, which refuses them
+        raise SystemExit(f"{path.name}: OpenCV {cv2.__version__} cannot read this TensorFlow model "
+                         f"({str(exc).strip().splitlines()[-1]}); the OpenCV peers need "
+                         "opencv-contrib-python-headless<5 in the benchmark environment") from None  # fmt: skip
     sr.setModel(algo, scale)
 
     def run(lr: np.ndarray) -> np.ndarray:
