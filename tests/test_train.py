@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -284,26 +285,26 @@ def test_a_multistep_run_stopped_early_by_train_iterations_is_the_longer_run_at_
     common = ["disc.num_feat=8", "loss.lowpass_weight=5.0", 'train.scheduler="multistep"', "train.milestones=[2, 6]",
               "data.batch_size=2"]  # fmt: skip
     cfg_short = _gan_config(tmp_path, photo_dir, *common, "train.iterations=4")
-    cfg_long = load_config(TINY, [
-        f'data.train_dirs=["{photo_dir}"]', 'train.stage="gan"', f'train.init_from="{cfg_short.train.init_from}"',
-        "data.patch_size=64", *common, "train.iterations=8"])  # fmt: skip
+    cfg_long = dataclasses.replace(cfg_short, train=dataclasses.replace(cfg_short.train, iterations=8))
     short = Trainer(cfg_short, tmp_path / "short")
     short.run()
     long = Trainer(cfg_long, tmp_path / "long")
     at_4: dict[str, torch.Tensor] = {}
     after_step = long.after_step
 
+    def state(trainer: Trainer) -> dict[str, torch.Tensor]:  # the generator and its EMA, copied
+        nets = {"g": trainer.g, "ema": trainer.ema}
+        return {f"{n}.{k}": v.clone() for n, net in nets.items() for k, v in net.state_dict().items()}  # type: ignore[union-attr]
+
     def keep_step_4() -> None:
         after_step()
         if long.iteration == 4:
-            at_4.update({f"g.{k}": v.clone() for k, v in long.g.state_dict().items()})
-            at_4.update({f"ema.{k}": v.clone() for k, v in long.ema.state_dict().items()})  # type: ignore[union-attr]
+            at_4.update(state(long))
 
     long.after_step = keep_step_4  # type: ignore[method-assign]
     long.run()
     assert long.iteration == 8 and at_4
-    ours = {f"g.{k}": v for k, v in short.g.state_dict().items()}
-    ours |= {f"ema.{k}": v for k, v in short.ema.state_dict().items()}  # type: ignore[union-attr]
+    ours = state(short)
     assert ours.keys() == at_4.keys()
     assert all(torch.equal(ours[k], at_4[k]) for k in ours)
     assert any(not torch.equal(v, long.g.state_dict()[k[2:]]) for k, v in at_4.items() if k.startswith("g."))
