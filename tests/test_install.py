@@ -14,7 +14,7 @@ from conftest import REPO
 
 from srgan.imageio import read_image, write_image
 
-SHIPPED = ("srresnet-x4", "srresnet-x2", "srgan-x4", "realsr-x4", "realsrgan-x4")
+SHIPPED = ("srresnet-x4", "srresnet-x2", "srgan-x4", "realsr-x4", "realsrgan-x4", "realsrgan-x4-wdn")
 
 
 @pytest.fixture(scope="module")

@@ -127,16 +127,32 @@ def _trained_on_clean_input(model: str) -> bool:
 
 #: the --denoise strength the hint suggests with each real-world model (python benchmarks/jpeg_hint.py [--family gan]):
 #: realsr-x4 at 0.5 beats the default and itself at full strength in PSNR on JPEGs of quality <= 85 and removes most
-#: blocks; realsrgan-x4 at full strength has lower LPIPS than srgan-x4 from quality 85 down and no blocks, while at 0.5
-#: its LPIPS is the worst of the three
+#: blocks; realsrgan-x4 at full strength has the lowest LPIPS of the GAN models from quality 90 down and the fewest
+#: blocks, while at 0.5 (half its partner realsrgan-x4-wdn) its LPIPS is higher at every quality
 _HINT_STRENGTH = {REAL_WORLD_MODEL: 0.5}
 
 
 def _real_world_partner(model: str) -> str:
-    """The shipped real-world model made from ``model`` (whose light-denoise partner it is), else the default one."""
-    from srgan.weights import list_models, read_metadata
+    """The shipped real-world model for ``model``'s users: the one whose light-denoise partner it is, else one of the
+    same kind (a GAN for a GAN: srgan-x4's users are sent to realsrgan-x4), else the default one."""
+    import json
 
-    return next((m.name for m in list_models() if read_metadata(m.path).get("denoise_base") == model), REAL_WORLD_MODEL)
+    from srgan.weights import list_models
+
+    def stage(meta: dict[str, str]) -> object:
+        return json.loads(meta.get("config", "{}")).get("train", {}).get("stage")
+
+    models = list_models()
+    real = [m for m in models if m.made_for.startswith("JPEG")]
+    own = next((m for m in models if m.name == model), None)
+    for m in real:
+        if m.metadata.get("denoise_base") == model:
+            return m.name
+    if own is not None:
+        for m in real:
+            if stage(m.metadata) == stage(own.metadata):
+                return m.name
+    return REAL_WORLD_MODEL
 
 
 class _DegradedHint:
