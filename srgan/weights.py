@@ -107,17 +107,28 @@ class ModelInfo:
     def description(self) -> str:
         return self.metadata.get("description", "")
 
-    @property
-    def made_for(self) -> str:
-        """What the model is for, from its training config: clean or real-world inputs, faithful or GAN texture."""
+    def _config_section(self, section: str) -> dict[str, Any]:
         try:
             cfg = json.loads(self.metadata.get("config", "{}"))
         except json.JSONDecodeError:
-            cfg = {}
-        real = (cfg.get("data") or {}).get("degradation") == "realesrgan"
-        gan = (cfg.get("train") or {}).get("stage") == "gan"
-        inputs = "JPEG/noisy photos" if real else "clean images"
-        return f"{inputs}, {'GAN texture' if gan else 'faithful'}"
+            return {}
+        return cfg.get(section) or {}
+
+    @property
+    def real_world(self) -> bool:
+        """Trained on real-world degradations (JPEG, noise, blur), not clean bicubic LR."""
+        return self._config_section("data").get("degradation") == "realesrgan"
+
+    @property
+    def gan(self) -> bool:
+        """Trained as a GAN (sharper texture), not with a pixel loss only."""
+        return self._config_section("train").get("stage") == "gan"
+
+    @property
+    def made_for(self) -> str:
+        """What the model is for, from its training config: clean or real-world inputs, faithful or GAN texture."""
+        inputs = "JPEG/noisy photos" if self.real_world else "clean images"
+        return f"{inputs}, {'GAN texture' if self.gan else 'faithful'}"
 
     def metric(self, key: str) -> str:
         try:

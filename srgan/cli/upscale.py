@@ -113,16 +113,10 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
 
 def _trained_on_clean_input(model: str) -> bool:
     """Whether ``model`` is a shipped x4 model (the real-world model's scale) trained on clean input only."""
-    import json
+    from srgan.weights import list_models
 
-    from srgan.weights import read_metadata, shipped_model_path
-
-    path = shipped_model_path(model)
-    if path is None:
-        return False
-    meta = read_metadata(path)
-    config = json.loads(meta.get("config", "{}"))
-    return meta.get("scale") == "4" and config.get("data", {}).get("degradation", "bicubic") == "bicubic"
+    info = next((m for m in list_models() if m.name == model), None)
+    return info is not None and info.scale == 4 and not info.real_world
 
 
 #: the --denoise strength the hint suggests with each real-world model (python benchmarks/jpeg_hint.py [--family gan]):
@@ -135,22 +129,17 @@ _HINT_STRENGTH = {REAL_WORLD_MODEL: 0.5}
 def _real_world_partner(model: str) -> str:
     """The shipped real-world model for ``model``'s users: the one whose light-denoise partner it is, else one of the
     same kind (a GAN for a GAN: srgan-x4's users are sent to realsrgan-x4), else the default one."""
-    import json
-
     from srgan.weights import list_models
 
-    def stage(meta: dict[str, str]) -> object:
-        return json.loads(meta.get("config", "{}")).get("train", {}).get("stage")
-
     models = list_models()
-    real = [m for m in models if m.made_for.startswith("JPEG")]
+    real = [m for m in models if m.real_world]
     own = next((m for m in models if m.name == model), None)
     for m in real:
         if m.metadata.get("denoise_base") == model:
             return m.name
     if own is not None:
         for m in real:
-            if stage(m.metadata) == stage(own.metadata):
+            if m.gan == own.gan:
                 return m.name
     return REAL_WORLD_MODEL
 
@@ -290,7 +279,7 @@ def cmd_models(_args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     sys.stdout.write("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows))
     sys.stdout.write("\n")
-    if any(m.made_for.startswith("JPEG") for m in models):
+    if any(m.real_world for m in models):
         sys.stdout.write(
             "PSNR on clean bicubic inputs (the models for JPEG/noisy photos smooth those on purpose; "
             "their scores on degraded photos: benchmarks/results/realworld.md in the repository)\n"
