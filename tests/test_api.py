@@ -169,9 +169,12 @@ def test_shipped_real_world_model_cleans_a_noisy_jpeg_at_every_denoise_strength(
     np.testing.assert_array_equal(outs[0.0], Upscaler(base, device="cpu").upscale(noisy))
     np.testing.assert_array_equal(outs[1.0], Upscaler(model, device="cpu").upscale(noisy))
     # measured at 0, 0.5, 1: realsr-x4 roughness 3.26, 2.45, 2.54, PSNR 24.68, 25.44, 25.32 dB; realsrgan-x4
-    # (partner realsrgan-x4-wdn) roughness 3.50, 3.71, 4.35, PSNR 24.91, 25.06, 25.04, LPIPS 0.487, 0.469, 0.331
+    # (partner realsrgan-x4-wdn) roughness 3.85, 4.02, 4.35, PSNR 24.61, 24.83, 25.04, LPIPS 0.467, 0.470, 0.331
     # (srgan-x4: 3.65 / 24.54 / 0.478). The GAN cleans noise and draws fur (the HR crop's roughness is 21.6),
-    # which roughness counts like noise, so the GAN pair is held to PSNR and LPIPS against the HR instead.
+    # which roughness counts like noise, so the GAN pair is held to PSNR and LPIPS against the HR instead: 1 cleans
+    # by both, 0.5 by PSNR without losing LPIPS. (Half-way blends of two GANs lose a little LPIPS before they gain:
+    # the partner shipped before measured 0.487 / 0.488 / 0.469 at 0 / 0.25 / 0.5; on the 20 degraded validation
+    # photos this pair's one-stage LPIPS is 0.381 / 0.364 / 0.294, benchmarks/results/realworld_select_dn_partner.md.)
     if model == "realsr-x4":
         for s in (0.5, 1.0):
             assert roughness(outs[s]) < 0.85 * roughness(outs[0.0])
@@ -179,8 +182,8 @@ def test_shipped_real_world_model_cleans_a_noisy_jpeg_at_every_denoise_strength(
     else:
         lpips = LPIPS(shared_weights)
         dist = [lpips.score_uint8(np.clip(np.round(outs[s]), 0, 255).astype(np.uint8), hr) for s in (0.0, 0.5, 1.0)]
-        assert dist[2] < dist[1] < dist[0] and dist[2] < 0.8 * dist[0]
-        assert min(psnr(outs[0.5]), psnr(outs[1.0])) > psnr(outs[0.0]) + 0.1
+        assert dist[2] < 0.8 * min(dist[0], dist[1]) and dist[1] < dist[0] + 0.01
+        assert psnr(outs[0.0]) + 0.1 < psnr(outs[0.5]) < psnr(outs[1.0])
 
 
 def test_denoise_needs_a_partner(up):
