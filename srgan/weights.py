@@ -11,6 +11,7 @@ them; ``SRGAN_WEIGHTS_DIR`` points the model lookup at another folder.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -107,12 +108,17 @@ class ModelInfo:
     def description(self) -> str:
         return self.metadata.get("description", "")
 
-    def _config_section(self, section: str) -> dict[str, Any]:
+    @functools.cached_property
+    def _config(self) -> dict[str, Any]:
+        """The training config from the metadata, parsed once (``real_world``, ``gan`` and ``made_for`` read it)."""
         try:
-            cfg = json.loads(self.metadata.get("config", "{}"))
+            cfg: dict[str, Any] = json.loads(self.metadata.get("config", "{}"))
         except json.JSONDecodeError:
             return {}
-        return cfg.get(section) or {}
+        return cfg
+
+    def _config_section(self, section: str) -> dict[str, Any]:
+        return self._config.get(section) or {}
 
     @property
     def real_world(self) -> bool:

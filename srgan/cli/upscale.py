@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from srgan.metrics.degradation import Degradation
+    from srgan.weights import ModelInfo
 
 log = logging.getLogger("srgan")
 
@@ -111,49 +112,42 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
     return got["input"], got["output"]
 
 
-def _trained_on_clean_input(model: str) -> bool:
-    """Whether ``model`` is a shipped x4 model (the real-world model's scale) trained on clean input only."""
-    from srgan.weights import list_models
-
-    info = next((m for m in list_models() if m.name == model), None)
-    return info is not None and info.scale == 4 and not info.real_world
-
-
 #: the --denoise strength the hint suggests with each real-world model (python benchmarks/jpeg_hint.py [--family gan]):
 #: realsr-x4 at 0.5 beats the default and itself at full strength in PSNR on JPEGs of quality <= 85 and removes most
 #: blocks; realsrgan-x4 at full strength has the lowest LPIPS of the GAN models from quality 90 down and the fewest
-#: blocks, while at 0.5 (half its partner realsrgan-x4-wdn) its LPIPS is higher at every quality
+#: blocks, while at 0.5 (half its partner realsrgan-x4-wdn) its LPIPS is higher from quality 85 down (equal at 90)
 _HINT_STRENGTH = {REAL_WORLD_MODEL: 0.5}
 
 
-def _real_world_partner(model: str) -> str:
-    """The shipped real-world model for ``model``'s users: the one whose light-denoise partner it is, else one of the
+def _real_world_partner(own: ModelInfo, models: list[ModelInfo]) -> str:
+    """The shipped real-world model for ``own``'s users: the one whose light-denoise partner it is, else one of the
     same kind (a GAN for a GAN: srgan-x4's users are sent to realsrgan-x4), else the default one."""
-    from srgan.weights import list_models
-
-    models = list_models()
     real = [m for m in models if m.real_world]
-    own = next((m for m in models if m.name == model), None)
     for m in real:
-        if m.metadata.get("denoise_base") == model:
+        if m.metadata.get("denoise_base") == own.name:
             return m.name
-    if own is not None:
-        for m in real:
-            if m.gan == own.gan:
-                return m.name
-    return REAL_WORLD_MODEL
+    return next((m.name for m in real if m.gan == own.gan), REAL_WORLD_MODEL)
 
 
 class _DegradedHint:
     """Notes inputs that look compressed, for one line after the batch pointing at the real-world model."""
 
-    def __init__(self, model: str) -> None:
-        from srgan.weights import shipped_model_path
-
-        self.model = model
-        self.partner = _real_world_partner(model)
-        self.available = shipped_model_path(self.partner) is not None
+    def __init__(self, own: ModelInfo, models: list[ModelInfo]) -> None:
+        self.model = own.name
+        self.partner = _real_world_partner(own, models)
+        self.available = any(m.name == self.partner for m in models)
         self.found: list[tuple[Path, Degradation]] = []
+
+    @classmethod
+    def for_model(cls, model: str) -> _DegradedHint | None:
+        """The hint for a shipped x4 model (the real-world model's scale) trained on clean input only, else None."""
+        from srgan.weights import list_models
+
+        models = list_models()
+        own = next((m for m in models if m.name == model), None)
+        if own is None or own.scale != 4 or own.real_world:
+            return None
+        return cls(own, models)
 
     def __call__(self, path: Path, pixels: np.ndarray) -> None:
         from srgan.metrics.degradation import assess
@@ -235,7 +229,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                                      height=args.height, limit=limit)  # fmt: skip
         check_writable(jobs[0].dst.parent, need)
     bars = not args.no_progress and not args.quiet
-    hint = _DegradedHint(args.model) if _trained_on_clean_input(args.model) else None
+    hint = _DegradedHint.for_model(args.model)
     report = run_batch(upscaler, jobs, outscale=args.outscale, width=args.width, height=args.height,
                        quality=args.quality, skip_existing=args.skip_existing,
                        progress=Bar("upscale", "img", enabled=bars and len(jobs) > 1),
